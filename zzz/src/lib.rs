@@ -1,0 +1,3 @@
+//! # zzz
+//!
+//! A Phoenix-style web framework for Rust.

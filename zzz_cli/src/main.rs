@@ -1,0 +1,2 @@
+//! The `zzz` command line.
+fn main() {}

@@ -1,0 +1,3 @@
+//! # zzz_db
+//!
+//! An Ecto-like data layer on sqlx (SQLite and Postgres).

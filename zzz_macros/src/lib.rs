@@ -1,0 +1,1 @@
+//! Procedural macros for zzz. Use them through the `zzz` and `zzz_db` crates, which re-export them.
