@@ -1,0 +1,442 @@
+//! [`Conn`]: one request and the response being built for it, as `Plug.Conn` in Phoenix.
+//!
+//! A conn travels through the endpoint's plugs, the router and the pipeline of the
+//! matched route, and finally reaches the handler. Every step may read the request,
+//! add typed [assigns](Conn::assign), set response headers and status, or
+//! [halt](Conn::halt) so nothing after it runs.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
+
+use crate::body::{Body, BodyReadError};
+use crate::response::{IntoResponse, Response};
+
+/// Settings and application state shared by every conn of one endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub(crate) state: Extensions,
+    pub(crate) max_body_bytes: usize,
+}
+
+/// The default request body limit: 8 MB, as `Plug.Parsers` for JSON and multipart.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8_000_000;
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared { state: Extensions::new(), max_body_bytes: DEFAULT_MAX_BODY_BYTES }
+    }
+}
+
+fn default_shared() -> Arc<Shared> {
+    static DEFAULT: OnceLock<Arc<Shared>> = OnceLock::new();
+    DEFAULT.get_or_init(|| Arc::new(Shared::default())).clone()
+}
+
+/// A path parameter captured by the router: its name and its byte range in the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawParam {
+    pub(crate) name: &'static str,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+/// One request and the response being built for it.
+///
+/// Handlers may take a `Conn` as their last argument and return it; plugs always
+/// take and return one.
+///
+/// ```
+/// use zzz::{Conn, StatusCode};
+///
+/// async fn require_api_key(mut conn: Conn) -> Conn {
+///     if conn.header("x-api-key") != Some("secret") {
+///         conn.send_resp(StatusCode::UNAUTHORIZED, "missing or wrong x-api-key header");
+///         conn.halt();
+///     }
+///     conn
+/// }
+/// ```
+pub struct Conn {
+    method: Method,
+    uri: Uri,
+    version: Version,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Option<Body>,
+    pub(crate) params: Vec<RawParam>,
+    pub(crate) path_offset: usize,
+    assigns: Extensions,
+    status: Option<StatusCode>,
+    resp_headers: HeaderMap,
+    resp_body: Body,
+    halted: bool,
+    shared: Arc<Shared>,
+    request_id: Option<HeaderValue>,
+}
+
+impl Conn {
+    /// Makes a conn from a request, with default settings (8 MB body limit, no state).
+    ///
+    /// Endpoints make their conns themselves; this is for unit-testing plugs.
+    pub fn from_request(request: http::Request<Body>) -> Conn {
+        Conn::with_shared(request, default_shared())
+    }
+
+    pub(crate) fn with_shared(request: http::Request<Body>, shared: Arc<Shared>) -> Conn {
+        let (parts, body) = request.into_parts();
+        Conn {
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            headers: parts.headers,
+            extensions: parts.extensions,
+            body: Some(body),
+            params: Vec::new(),
+            path_offset: 0,
+            assigns: Extensions::new(),
+            status: None,
+            resp_headers: HeaderMap::new(),
+            resp_body: Body::empty(),
+            halted: false,
+            shared,
+            request_id: None,
+        }
+    }
+
+    // ----- request -----
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The request URI as sent (path and query, still percent-encoded).
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// The full request path, still percent-encoded.
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The part of the path the current router matches on: the full path, minus
+    /// the prefix of a `forward` that led here.
+    pub fn routing_path(&self) -> &str {
+        &self.uri.path()[self.path_offset..]
+    }
+
+    /// The raw query string, without the `?`, or `""`.
+    pub fn query_string(&self) -> &str {
+        self.uri.query().unwrap_or("")
+    }
+
+    /// The HTTP version of the request.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// All request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// Mutable access to the request headers (for plugs that rewrite requests).
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
+    /// The first value of a request header, if present and valid UTF-8.
+    pub fn header(&self, name: impl header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Overrides the request method (used by method-override plugs).
+    pub fn set_method(&mut self, method: Method) {
+        self.method = method;
+    }
+
+    /// Request extensions: values the server or tower layers attached to the request
+    /// (for example the peer address).
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// Mutable request extensions.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
+    }
+
+    /// A path parameter by name, percent-decoded (`None` if the route has no such parameter).
+    pub fn path_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.params.iter().find(|p| p.name == name).map(|p| decode(self.raw_param(p)))
+    }
+
+    /// All path parameters in route order, percent-decoded.
+    pub fn path_params(&self) -> impl Iterator<Item = (&'static str, Cow<'_, str>)> + '_ {
+        self.params.iter().map(|p| (p.name, decode(self.raw_param(p))))
+    }
+
+    pub(crate) fn raw_param(&self, p: &RawParam) -> &str {
+        &self.uri.path()[p.start as usize..p.end as usize]
+    }
+
+    /// The query string decoded into `(name, value)` pairs, in order.
+    pub fn query_params(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.query_string().as_bytes()).into_owned().collect()
+    }
+
+    /// Path and query parameters merged, as Phoenix's `conn.params`: path parameters
+    /// win over query parameters of the same name.
+    pub fn params(&self) -> Params {
+        let mut pairs: Vec<(String, String)> =
+            self.path_params().map(|(k, v)| (k.to_owned(), v.into_owned())).collect();
+        for (k, v) in self.query_params() {
+            if !pairs.iter().any(|(name, _)| *name == k) {
+                pairs.push((k, v));
+            }
+        }
+        Params(pairs)
+    }
+
+    /// Takes the request body out of the conn (`None` if it was already taken).
+    pub fn take_body(&mut self) -> Option<Body> {
+        self.body.take()
+    }
+
+    /// Reads the whole request body, enforcing the endpoint's body limit
+    /// (see [`Endpoint::max_body_bytes`](crate::Endpoint::max_body_bytes)).
+    ///
+    /// A second call returns an empty buffer: the body is read once.
+    pub async fn read_body(&mut self) -> Result<Bytes, BodyReadError> {
+        let limit = self.shared.max_body_bytes;
+        match self.body.take() {
+            Some(body) => body.collect_limited(limit).await,
+            None => Ok(Bytes::new()),
+        }
+    }
+
+    /// The endpoint's request body limit in bytes.
+    pub fn max_body_bytes(&self) -> usize {
+        self.shared.max_body_bytes
+    }
+
+    /// The request id: the client's `x-request-id` when it was valid, else one the
+    /// endpoint generated. `None` when the endpoint's request ids are off.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_ref().and_then(|v| v.to_str().ok())
+    }
+
+    pub(crate) fn set_request_id(&mut self, id: HeaderValue) {
+        self.request_id = Some(id);
+    }
+
+    // ----- assigns and state -----
+
+    /// Stores a typed value for later plugs and handlers (Phoenix's `assign`).
+    /// One value per type: assigning again replaces it.
+    pub fn assign<T: Clone + Send + Sync + 'static>(&mut self, value: T) -> &mut Conn {
+        self.assigns.insert(value);
+        self
+    }
+
+    /// A value stored with [`assign`](Conn::assign).
+    pub fn assigns<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.assigns.get::<T>()
+    }
+
+    /// Mutable access to an assigned value.
+    pub fn assigns_mut<T: Send + Sync + 'static>(&mut self) -> Option<&mut T> {
+        self.assigns.get_mut::<T>()
+    }
+
+    /// Removes an assigned value and returns it.
+    pub fn take_assign<T: Send + Sync + 'static>(&mut self) -> Option<T> {
+        self.assigns.remove::<T>()
+    }
+
+    /// Application state given to the endpoint with [`Endpoint::state`](crate::Endpoint::state).
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.shared.state.get::<T>()
+    }
+
+    // ----- response -----
+
+    /// The response status set so far (`None` until a plug or handler sets one).
+    pub fn status(&self) -> Option<StatusCode> {
+        self.status
+    }
+
+    /// Sets the response status.
+    pub fn put_status(&mut self, status: StatusCode) -> &mut Conn {
+        self.status = Some(status);
+        self
+    }
+
+    /// Sets a response header, replacing any earlier value.
+    ///
+    /// Headers set by plugs are added to whatever the handler returns, unless the
+    /// handler's response sets the same header itself.
+    pub fn put_resp_header(&mut self, name: HeaderName, value: HeaderValue) -> &mut Conn {
+        self.resp_headers.insert(name, value);
+        self
+    }
+
+    /// The response headers set so far.
+    pub fn resp_headers(&self) -> &HeaderMap {
+        &self.resp_headers
+    }
+
+    /// Mutable response headers.
+    pub fn resp_headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.resp_headers
+    }
+
+    /// Sets the status and body of the response (Plug's `send_resp`, without sending:
+    /// the response goes out when the conn is returned).
+    pub fn send_resp(&mut self, status: StatusCode, body: impl Into<Body>) -> &mut Conn {
+        self.status = Some(status);
+        self.resp_body = body.into();
+        self
+    }
+
+    /// Stops the pipeline: no later plug, nor the handler, runs. The response is
+    /// whatever the conn holds (set it first with [`send_resp`](Conn::send_resp)).
+    pub fn halt(&mut self) -> &mut Conn {
+        self.halted = true;
+        self
+    }
+
+    /// Whether a plug halted this conn.
+    pub fn halted(&self) -> bool {
+        self.halted
+    }
+
+    pub(crate) fn take_resp_headers(&mut self) -> HeaderMap {
+        std::mem::take(&mut self.resp_headers)
+    }
+
+    pub(crate) fn set_params(&mut self, names: &'static [&'static str], ranges: &[(u32, u32)]) {
+        self.params.reserve_exact(names.len());
+        let base = self.path_offset as u32;
+        for (name, (start, end)) in names.iter().zip(ranges) {
+            self.params.push(RawParam { name, start: start + base, end: end + base });
+        }
+    }
+
+    /// Splits the conn into a plain request (for tower layers) keeping the rest aside.
+    pub(crate) fn into_request(self) -> http::Request<Body> {
+        let rest = ConnRest {
+            params: self.params,
+            path_offset: self.path_offset,
+            assigns: self.assigns,
+            status: self.status,
+            resp_headers: self.resp_headers,
+            resp_body: Arc::new(std::sync::Mutex::new(Some(self.resp_body))),
+            halted: self.halted,
+            shared: self.shared,
+            request_id: self.request_id,
+        };
+        let mut builder = http::Request::builder().method(self.method).uri(self.uri).version(self.version);
+        *builder.headers_mut().expect("builder is valid") = self.headers;
+        let mut request = builder.body(self.body.unwrap_or_default()).expect("parts are valid");
+        *request.extensions_mut() = self.extensions;
+        request.extensions_mut().insert(rest);
+        request
+    }
+
+    /// Rebuilds a conn from a request made by [`into_request`](Conn::into_request).
+    pub(crate) fn from_layered_request(request: http::Request<Body>) -> Conn {
+        let (mut parts, body) = request.into_parts();
+        let rest = parts.extensions.remove::<ConnRest>();
+        let mut conn = Conn::with_shared(http::Request::from_parts(parts, body), default_shared());
+        if let Some(rest) = rest {
+            conn.params = rest.params;
+            conn.path_offset = rest.path_offset;
+            conn.assigns = rest.assigns;
+            conn.status = rest.status;
+            conn.resp_headers = rest.resp_headers;
+            conn.resp_body = rest.resp_body.lock().ok().and_then(|mut b| b.take()).unwrap_or_default();
+            conn.halted = rest.halted;
+            conn.shared = rest.shared;
+            conn.request_id = rest.request_id;
+        }
+        conn
+    }
+}
+
+/// The parts of a conn that are not part of an HTTP request, carried through a tower
+/// layer as a request extension.
+#[derive(Clone)]
+struct ConnRest {
+    params: Vec<RawParam>,
+    path_offset: usize,
+    assigns: Extensions,
+    status: Option<StatusCode>,
+    resp_headers: HeaderMap,
+    resp_body: Arc<std::sync::Mutex<Option<Body>>>,
+    halted: bool,
+    shared: Arc<Shared>,
+    request_id: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("params", &self.path_params().collect::<Vec<_>>())
+            .field("status", &self.status)
+            .field("halted", &self.halted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntoResponse for Conn {
+    /// The response the conn holds: its status (200 when none was set), response
+    /// headers and body.
+    fn into_response(self) -> Response {
+        let mut response = Response::new(self.resp_body);
+        *response.status_mut() = self.status.unwrap_or(StatusCode::OK);
+        *response.headers_mut() = self.resp_headers;
+        response
+    }
+}
+
+/// Path and query parameters merged, as returned by [`Conn::params`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// The value of a parameter.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// All `(name, value)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The number of parameters.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Percent-decodes a path segment; invalid UTF-8 is replaced, never an error.
+pub(crate) fn decode(raw: &str) -> Cow<'_, str> {
+    if raw.contains('%') {
+        percent_encoding::percent_decode_str(raw).decode_utf8_lossy()
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
