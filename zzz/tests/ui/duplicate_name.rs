@@ -1,0 +1,7 @@
+zzz::router! {
+    pub AppRouter;
+    get "/users" => index, as: users;
+    get "/people" => index, as: users;
+}
+async fn index() -> &'static str { "" }
+fn main() {}

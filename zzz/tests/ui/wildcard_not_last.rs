@@ -1,0 +1,6 @@
+zzz::router! {
+    pub AppRouter;
+    get "/files/*path/raw" => index;
+}
+async fn index() -> &'static str { "" }
+fn main() {}
