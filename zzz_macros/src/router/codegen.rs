@@ -91,14 +91,18 @@ fn gen_node(node: &Node, depth: usize, table: &Table) -> TokenStream {
         .iter()
         .map(|(lit, child)| {
             let code = gen_node(child, depth, table);
-            quote! { #lit => { let pos = __e; #code } }
+            // A byte-slice pattern: rustc turns a `match` over these into a decision
+            // tree on the length and then on single bytes, instead of one string
+            // comparison per arm.
+            let bytes = lit.bytes().map(|b| proc_macro2::Literal::byte_character(b));
+            quote! { [#(#bytes),*] => { let pos = __e; #code } }
         })
         .collect();
     let static_match = if statics.is_empty() {
         quote! {}
     } else {
         quote! {
-            match &path[__s..__e] {
+            match &path.as_bytes()[__s..__e] {
                 #(#statics)*
                 _ => {}
             }
@@ -347,8 +351,9 @@ pub fn generate(input: &RouterInput, table: &Table) -> TokenStream {
             #(#helpers)*
 
             #[allow(unused_variables, unused_mut, unreachable_code, clippy::all)]
+            #[doc(hidden)]
             #[inline]
-            fn __match(
+            pub fn __match(
                 method: &::zzz::__private::Method,
                 path: &str,
                 params: &mut [(u32, u32); #n_params],
