@@ -2,13 +2,16 @@
 //! connection, and the timers hyper does not provide (first-request deadline,
 //! keep-alive idle timeout) plus graceful close on server shutdown.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::server::conn::http1;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -19,9 +22,17 @@ use super::io::{ServerIo, Transport};
 use super::service::{Activity, Adapter, ConnectInfo};
 use super::shutdown::Shutdown;
 
+/// The HTTP versions spoken, with their settings.
+enum Protocols {
+    /// HTTP/1 and HTTP/2, told apart by the connection preface.
+    Auto(auto::Builder<TokioExecutor>),
+    /// HTTP/1 only.
+    Http1(http1::Builder),
+}
+
 /// Everything shared by the connections of one `serve` call.
 pub(crate) struct ConnContext {
-    builder: auto::Builder<TokioExecutor>,
+    protocols: Protocols,
     header_read_timeout: Duration,
     idle_timeout: Duration,
     local: SocketAddr,
@@ -35,21 +46,32 @@ impl ConnContext {
         local: SocketAddr,
         #[cfg(feature = "tls")] tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> ConnContext {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .keep_alive(true)
-            .header_read_timeout(config.header_read_timeout)
-            .max_buf_size(config.effective_max_header_bytes());
-        if config.http2 {
-            let max_header_list = u32::try_from(config.effective_max_header_bytes()).unwrap_or(u32::MAX);
+        let max_header_bytes = config.effective_max_header_bytes();
+        let protocols = if config.http2 {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .keep_alive(true)
+                .header_read_timeout(config.header_read_timeout)
+                .max_buf_size(max_header_bytes);
+            let max_header_list = u32::try_from(max_header_bytes).unwrap_or(u32::MAX);
             builder.http2().timer(TokioTimer::new()).max_header_list_size(max_header_list);
+            Protocols::Auto(builder)
         } else {
-            builder = builder.http1_only();
-        }
+            // auto::Builder::http1_only is ignored for upgradeable connections,
+            // so HTTP/1-only serving uses hyper's HTTP/1 builder directly.
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .keep_alive(true)
+                .header_read_timeout(config.header_read_timeout)
+                .max_buf_size(max_header_bytes)
+                .max_header_size(max_header_bytes);
+            Protocols::Http1(builder)
+        };
         ConnContext {
-            builder,
+            protocols,
             header_read_timeout: config.header_read_timeout,
             idle_timeout: config.idle_timeout,
             local,
@@ -102,9 +124,33 @@ pub(crate) async fn serve_connection<S, B>(
     let info = ConnectInfo { peer, local: ctx.local, tls: ctx.is_tls() };
     let activity = Activity::new();
     let io = TokioIo::new(ServerIo::new(transport, slot));
-    let conn = ctx
-        .builder
-        .serve_connection_with_upgrades(io, Adapter::new(svc, info, activity.clone()));
+    let svc = Adapter::new(svc, info, activity.clone());
+    match &ctx.protocols {
+        Protocols::Auto(builder) => {
+            let conn = builder.serve_connection_with_upgrades(io, svc);
+            drive(&ctx, conn, |c| c.graceful_shutdown(), peer, &activity, first_request_deadline, &shutdown).await
+        }
+        Protocols::Http1(builder) => {
+            let conn = builder.serve_connection(io, svc).with_upgrades();
+            drive(&ctx, conn, |c| c.graceful_shutdown(), peer, &activity, first_request_deadline, &shutdown).await
+        }
+    }
+}
+
+/// Polls `conn` to completion while running the connection's timers and
+/// watching for server shutdown; `graceful` asks hyper to close it gracefully.
+async fn drive<C, E>(
+    ctx: &ConnContext,
+    conn: C,
+    graceful: impl Fn(Pin<&mut C>),
+    peer: SocketAddr,
+    activity: &Activity,
+    first_request_deadline: Instant,
+    shutdown: &Shutdown,
+) where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
     let mut conn = std::pin::pin!(conn);
     let server_shutdown = shutdown.requested();
     let mut server_shutdown = std::pin::pin!(server_shutdown);
@@ -114,7 +160,7 @@ pub(crate) async fn serve_connection<S, B>(
     // After an idle close was requested, the connection gets this long to finish.
     let mut close_deadline: Option<Instant> = None;
     loop {
-        let next_check = next_check(&ctx, &activity, first_request_deadline, closing, close_deadline);
+        let next_check = next_check(ctx, activity, first_request_deadline, closing, close_deadline);
         tokio::select! {
             biased;
             res = conn.as_mut() => {
@@ -125,7 +171,7 @@ pub(crate) async fn serve_connection<S, B>(
             }
             _ = server_shutdown.as_mut(), if !closing => {
                 closing = true;
-                conn.as_mut().graceful_shutdown();
+                graceful(conn.as_mut());
             }
             _ = sleep_until(next_check) => {
                 let now = Instant::now();
@@ -137,11 +183,11 @@ pub(crate) async fn serve_connection<S, B>(
                     tracing::debug!(%peer, timeout = ?ctx.header_read_timeout, "no request received within header_read_timeout; dropping connection");
                     return;
                 }
-                if !closing && activity.active() == 0 && now >= idle_deadline(&ctx, &activity) {
+                if !closing && activity.active() == 0 && now >= idle_deadline(ctx, activity) {
                     tracing::debug!(%peer, timeout = ?ctx.idle_timeout, "connection idle; closing it");
                     closing = true;
                     close_deadline = Some(now + ctx.header_read_timeout);
-                    conn.as_mut().graceful_shutdown();
+                    graceful(conn.as_mut());
                 }
             }
         }
