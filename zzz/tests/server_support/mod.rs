@@ -289,3 +289,35 @@ pub async fn wait_closed(stream: &mut TcpStream, within: Duration) -> Result<Vec
         Err(_) => Err(got),
     }
 }
+
+/// An HTTP/2 client connection over `io` (prior knowledge), driven in the
+/// background; the handle resolves when the server closes the connection.
+pub async fn h2_client<I>(
+    io: I,
+) -> (hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>, JoinHandle<()>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(io),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (send, driver)
+}
+
+/// Sends `GET uri` on an HTTP/2 connection and returns (status, version, body).
+pub async fn h2_get(
+    send: &mut hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>,
+    uri: &str,
+) -> (StatusCode, http::Version, String) {
+    let req = Request::get(uri).body(http_body_util::Empty::new()).unwrap();
+    let res = tokio::time::timeout(BOUND, send.send_request(req)).await.expect("h2 response in time").expect("h2 request");
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.expect("h2 body").to_bytes();
+    (parts.status, parts.version, String::from_utf8(body.to_vec()).unwrap())
+}
