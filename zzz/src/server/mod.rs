@@ -331,9 +331,9 @@ async fn accept(
 }
 
 fn report_connection_end(done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        if e.is_panic() {
-            tracing::error!(error = %e, "a connection task panicked; the server carries on");
-        }
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "a connection task panicked; the server carries on");
     }
 }
