@@ -170,6 +170,18 @@ impl Conn {
         &mut self.extensions
     }
 
+    /// How the client reached the server: peer and local address, TLS or not.
+    /// `None` for requests that did not come through [`Server`](crate::Server)
+    /// (the test client, for example).
+    pub fn connect_info(&self) -> Option<&crate::server::ConnectInfo> {
+        self.extensions.get::<crate::server::ConnectInfo>()
+    }
+
+    /// The client's address (the TCP peer), when the request came through the server.
+    pub fn remote_addr(&self) -> Option<std::net::SocketAddr> {
+        self.connect_info().map(|info| info.peer)
+    }
+
     /// A path parameter by name, percent-decoded (`None` if the route has no such parameter).
     pub fn path_param(&self, name: &str) -> Option<Cow<'_, str>> {
         self.params.iter().find(|p| p.name == name).map(|p| decode(self.raw_param(p)))

@@ -50,7 +50,7 @@
 //! #[tokio::main]
 //! async fn main() -> std::io::Result<()> {
 //!     let endpoint = Endpoint::new(AppRouter::new());
-//!     zzz::server::Server::from_env_or_bind(zzz::server::ServerConfig::from_env())?
+//!     zzz::Server::from_env_or_bind(zzz::ServerConfig::from_env()?)?
 //!         .serve(endpoint)
 //!         .await
 //! }
@@ -69,6 +69,7 @@ pub mod handler;
 pub mod plug;
 pub mod response;
 pub mod router;
+pub mod server;
 pub mod test;
 
 pub use body::Body;
@@ -80,6 +81,9 @@ pub use handler::Handler;
 pub use plug::{Pipeline, Plug};
 pub use response::{Html, IntoResponse, Redirect, Response};
 pub use router::{RouteInfo, Router};
+pub use server::{ConnectInfo, Server, ServerConfig, Shutdown};
+#[cfg(feature = "tls")]
+pub use server::{TlsConfig, TlsError};
 
 pub use http::{self, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
