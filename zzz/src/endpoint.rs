@@ -119,7 +119,10 @@ impl<R: Router> Endpoint<R> {
 
     /// Handles one request.
     pub async fn handle(&self, request: http::Request<Body>) -> Response {
-        let inner = self.inner.clone();
+        Self::handle_with(self.inner.clone(), request).await
+    }
+
+    async fn handle_with(inner: Arc<Inner<R>>, request: http::Request<Body>) -> Response {
         let is_head = request.method() == Method::HEAD;
         let mut conn = Conn::with_shared(request, inner.shared.clone());
         let request_id = if inner.request_ids { Some(request_id_for(&conn)) } else { None };
@@ -248,7 +251,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let endpoint = self.clone();
-        Box::pin(async move { Ok(endpoint.handle(request.map(Body::new)).await) })
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(Self::handle_with(inner, request.map(Body::new)).await) })
     }
 }
