@@ -66,6 +66,8 @@ pub mod conn;
 pub mod endpoint;
 pub mod extract;
 pub mod handler;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod plug;
 pub mod response;
 pub mod router;

@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use zzz::openapi::ApiConfig;
 use zzz::{Bytes, Conn, Endpoint, HeaderValue, Json, Path, Query, StatusCode};
 
 zzz::router! {
@@ -14,19 +16,23 @@ zzz::router! {
     pub HelloRouter;
 
     // A pipeline is a named list of plugs; scopes pipe through it.
+    // The OpenAPI document of every route below, served as JSON, with Swagger UI.
+    openapi "/api/openapi.json", docs: "/api/docs" => ApiConfig::new("hello", env!("CARGO_PKG_VERSION"))
+        .description("The smallest zzz app.");
+
     pipeline api {
         plug put_pipeline_header;
     }
 
-    get "/" => index, as: root;
-    get "/json" => json;
-    get "/users/:id" => show_user, as: user;
-    post "/echo" => echo;
-    get "/files/*path" => show_file_path, as: file;
+    get "/" => index, as: root, doc(summary = "Plain-text greeting", tags = ["greetings"]);
+    get "/json" => json, doc(summary = "JSON greeting", tags = ["greetings"]);
+    get "/users/:id" => show_user, as: user, doc(summary = "A user by integer id", tags = ["users"]);
+    post "/echo" => echo, doc(summary = "The request body, byte for byte");
+    get "/files/*path" => show_file_path, as: file, doc(summary = "The captured rest of the path");
 
     scope "/api", as: api {
         pipe_through [api];
-        get "/slow" => slow, as: slow;
+        get "/slow" => slow, as: slow, doc(summary = "Waits `ms` milliseconds, then answers `done`");
     }
 }
 
@@ -42,7 +48,7 @@ async fn index() -> &'static str {
 }
 
 /// The body of `GET /json`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Message {
     message: &'static str,
 }
@@ -53,7 +59,7 @@ async fn json() -> Json<Message> {
 }
 
 /// The body of `GET /users/:id`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct User {
     id: i64,
 }
@@ -76,14 +82,15 @@ async fn show_file_path(Path(path): Path<String>) -> String {
 }
 
 /// The query of `GET /api/slow`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 struct Slow {
-    /// How long to wait, in milliseconds.
+    /// How long to wait, in milliseconds (at most 1000).
+    #[param(maximum = 1000)]
     ms: u64,
 }
 
 /// The longest `/api/slow` waits: long requests are for tests, not for tying up the server.
-const MAX_SLOW_MS: u64 = 60_000;
+const MAX_SLOW_MS: u64 = 1_000;
 
 /// `GET /api/slow?ms=N` → waits N ms, then `done`.
 async fn slow(Query(Slow { ms }): Query<Slow>) -> Result<&'static str, (StatusCode, String)> {

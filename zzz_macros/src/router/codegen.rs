@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 use syn::{Ident, LitStr};
 
 use super::flatten::{FlatRoute, Seg, Table, Target};
-use super::parse::{Item, PlugKind, RouterInput};
+use super::parse::{DocResponse, Item, PlugKind, RouterInput};
 
 #[derive(Default)]
 struct Node {
@@ -262,6 +262,105 @@ fn gen_helpers(table: &Table) -> Vec<TokenStream> {
     out
 }
 
+/// `impl DocumentedRouter`: the OpenAPI document built from every documented route.
+fn gen_openapi(name: &Ident, table: &Table) -> TokenStream {
+    let Some(info) = &table.openapi else { return quote! {} };
+    let config = &info.config;
+    let spec_path = &info.spec_path;
+    let docs_path = match &info.docs_path {
+        Some(p) => quote! { ::core::option::Option::Some(#p) },
+        None => quote! { ::core::option::Option::None },
+    };
+    // Operation ids must be unique in a document: the handler's name, then with the verb.
+    let mut used: Vec<String> = Vec::new();
+    let mut ops = Vec::new();
+    for route in &table.routes {
+        let Target::Handler(handler) = &route.target else { continue };
+        let doc = route.doc.clone().unwrap_or_default();
+        if route.internal || doc.hidden || route.verb == "*" {
+            continue;
+        }
+        let base = route.handler_display.replace("::", "_").replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "");
+        let mut id = if base.is_empty() { format!("{}_{}", route.verb.to_lowercase(), route.path) } else { base };
+        if used.contains(&id) {
+            id = format!("{id}_{}", route.verb.to_lowercase());
+        }
+        used.push(id.clone());
+        let names: Vec<LitStr> = route.param_names().iter().map(|n| LitStr::new(n, Span::call_site())).collect();
+        let verb = &route.verb;
+        let path = &route.path;
+        let mut sets = Vec::new();
+        let op_id = doc.operation_id.as_ref().map_or_else(|| quote! { #id }, |lit| quote! { #lit });
+        sets.push(quote! { op.operation_id(#op_id); });
+        if let Some(s) = &doc.summary {
+            sets.push(quote! { op.summary(#s); });
+        }
+        if let Some(d) = &doc.description {
+            sets.push(quote! { op.description(#d); });
+        }
+        for t in &doc.tags {
+            sets.push(quote! { op.tag(#t); });
+        }
+        for s in &doc.security {
+            sets.push(quote! { op.security(#s); });
+        }
+        if doc.deprecated {
+            sets.push(quote! { op.deprecated(); });
+        }
+        for (status, response) in &doc.responses {
+            let code = status.base10_digits().to_owned();
+            match response {
+                DocResponse::Description(text) => sets.push(quote! { op.add_response(#code, #text, ::core::option::Option::None); }),
+                DocResponse::Json(ty) => sets.push(quote! {
+                    {
+                        let schema = op.schema_ref::<#ty>();
+                        let reason = ::zzz::StatusCode::from_u16(#status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Response");
+                        op.add_response(#code, reason, ::core::option::Option::Some(("application/json", schema)));
+                    }
+                }),
+            }
+        }
+        ops.push(quote! {
+            {
+                let mut op = ::zzz::openapi::OperationDoc::new(&[#(#names),*]);
+                ::zzz::openapi::document_handler(&(#handler), &mut op);
+                #(#sets)*
+                builder.add(#verb, #path, op);
+            }
+        });
+    }
+    quote! {
+        impl ::zzz::openapi::DocumentedRouter for #name {
+            fn api_config() -> &'static ::zzz::openapi::ApiConfig {
+                static CONFIG: ::std::sync::OnceLock<::zzz::openapi::ApiConfig> = ::std::sync::OnceLock::new();
+                CONFIG.get_or_init(|| #config)
+            }
+
+            fn openapi() -> &'static ::zzz::openapi::utoipa::openapi::OpenApi {
+                static SPEC: ::std::sync::OnceLock<::zzz::openapi::utoipa::openapi::OpenApi> = ::std::sync::OnceLock::new();
+                SPEC.get_or_init(|| {
+                    let mut builder = ::zzz::openapi::SpecBuilder::new(<Self as ::zzz::openapi::DocumentedRouter>::api_config());
+                    #(#ops)*
+                    builder.build()
+                })
+            }
+
+            fn openapi_json() -> &'static ::zzz::Bytes {
+                static JSON: ::std::sync::OnceLock<::zzz::Bytes> = ::std::sync::OnceLock::new();
+                JSON.get_or_init(|| ::zzz::openapi::to_json(<Self as ::zzz::openapi::DocumentedRouter>::openapi()))
+            }
+
+            fn spec_path() -> &'static str {
+                #spec_path
+            }
+
+            fn docs_path() -> ::core::option::Option<&'static str> {
+                #docs_path
+            }
+        }
+    }
+}
+
 fn safe_ident(name: &str) -> Ident {
     syn::parse_str::<Ident>(name).unwrap_or_else(|_| Ident::new_raw(name, Span::call_site()))
 }
@@ -305,6 +404,7 @@ pub fn generate(input: &RouterInput, table: &Table) -> TokenStream {
 
     let arms: Vec<TokenStream> = table.routes.iter().enumerate().map(|(i, r)| gen_dispatch_arm(i, r)).collect();
     let helpers = gen_helpers(table);
+    let openapi = gen_openapi(name, table);
 
     let infos: Vec<TokenStream> = table
         .routes
@@ -392,5 +492,7 @@ pub fn generate(input: &RouterInput, table: &Table) -> TokenStream {
                 Self::route_table()
             }
         }
+
+        #openapi
     }
 }

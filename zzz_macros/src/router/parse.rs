@@ -19,6 +19,35 @@ pub enum Item {
     Route(RouteDef),
     Resources(ResourcesDef),
     Forward(ForwardDef),
+    OpenApi(OpenApiDef),
+}
+
+/// `openapi ["/api/openapi.json"] [, docs: "/api/docs"] => CONFIG_EXPR;`
+pub struct OpenApiDef {
+    pub spec_path: Option<LitStr>,
+    pub docs_path: Option<LitStr>,
+    pub config: Expr,
+    pub span: Span,
+}
+
+/// `doc(summary = "..", description = "..", tags = [..], operation_id = "..",
+/// deprecated, hidden, security = [..], responses(404 = "..", 409 = Type))`
+#[derive(Clone, Default)]
+pub struct RouteDoc {
+    pub summary: Option<LitStr>,
+    pub description: Option<LitStr>,
+    pub tags: Vec<LitStr>,
+    pub operation_id: Option<LitStr>,
+    pub deprecated: bool,
+    pub hidden: bool,
+    pub security: Vec<LitStr>,
+    pub responses: Vec<(syn::LitInt, DocResponse)>,
+}
+
+#[derive(Clone)]
+pub enum DocResponse {
+    Description(LitStr),
+    Json(Type),
 }
 
 pub struct PipelineDef {
@@ -43,6 +72,7 @@ pub struct RouteDef {
     pub path: LitStr,
     pub handler: Expr,
     pub alias: Option<Ident>,
+    pub doc: Option<RouteDoc>,
 }
 
 pub struct ResourcesDef {
@@ -53,6 +83,7 @@ pub struct ResourcesDef {
     pub alias: Option<Ident>,
     pub param: Option<LitStr>,
     pub singleton: bool,
+    pub doc: Option<RouteDoc>,
     pub span: Span,
 }
 
@@ -161,6 +192,7 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
                 alias: None,
                 param: None,
                 singleton: false,
+                doc: None,
                 span: keyword.span(),
             };
             while input.peek(Token![,]) {
@@ -186,10 +218,11 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
                         def.param = Some(input.parse()?);
                     }
                     "singleton" => def.singleton = true,
+                    "doc" => def.doc = Some(parse_doc(input)?),
                     other => {
                         return Err(syn::Error::new(
                             opt.span(),
-                            format!("unknown `resources` option `{other}`; expected `only: [..]`, `except: [..]`, `as: name`, `param: \"..\"` or `singleton`"),
+                            format!("unknown `resources` option `{other}`; expected `only: [..]`, `except: [..]`, `as: name`, `param: \"..\"`, `singleton` or `doc(...)`"),
                         ));
                     }
                 }
@@ -208,16 +241,119 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
             let path: LitStr = input.parse()?;
             input.parse::<Token![=>]>()?;
             let handler: Expr = input.parse()?;
-            let alias = parse_alias(input)?;
+            let mut alias = None;
+            let mut doc = None;
+            while input.peek(Token![,]) {
+                input.parse::<Token![,]>()?;
+                if input.peek(Token![as]) {
+                    input.parse::<Token![as]>()?;
+                    input.parse::<Token![:]>()?;
+                    alias = Some(input.parse()?);
+                    continue;
+                }
+                let opt: Ident = input.parse()?;
+                if opt == "doc" {
+                    doc = Some(parse_doc(input)?);
+                } else {
+                    return Err(syn::Error::new(
+                        opt.span(),
+                        format!("unknown route option `{opt}`; expected `as: name` or `doc(...)`"),
+                    ));
+                }
+            }
             input.parse::<Token![;]>()?;
-            Ok(Item::Route(RouteDef { verb: keyword, path, handler, alias }))
+            Ok(Item::Route(RouteDef { verb: keyword, path, handler, alias, doc }))
+        }
+        "openapi" => {
+            let spec_path = if input.peek(LitStr) { Some(input.parse()?) } else { None };
+            let mut docs_path = None;
+            while input.peek(Token![,]) {
+                input.parse::<Token![,]>()?;
+                let opt: Ident = input.parse()?;
+                if opt != "docs" {
+                    return Err(syn::Error::new(opt.span(), format!("unknown `openapi` option `{opt}`; expected `docs: \"/path\"`")));
+                }
+                input.parse::<Token![:]>()?;
+                docs_path = Some(input.parse()?);
+            }
+            input.parse::<Token![=>]>().map_err(|e| {
+                syn::Error::new(e.span(), "expected `=> CONFIG` after `openapi`, like `openapi => zzz::openapi::ApiConfig::new(\"My API\", \"1.0.0\");`")
+            })?;
+            let config: Expr = input.parse()?;
+            input.parse::<Token![;]>()?;
+            Ok(Item::OpenApi(OpenApiDef { spec_path, docs_path, config, span: keyword.span() }))
         }
         other => Err(syn::Error::new(
             keyword.span(),
             format!(
-                "unknown router item `{other}`; expected a verb ({}), `scope`, `pipeline`, `pipe_through`, `resources` or `forward`",
+                "unknown router item `{other}`; expected a verb ({}), `scope`, `pipeline`, `pipe_through`, `resources`, `forward` or `openapi`",
                 VERBS.join(", ")
             ),
         )),
     }
+}
+
+fn parse_lit_list(input: ParseStream) -> syn::Result<Vec<LitStr>> {
+    let content;
+    bracketed!(content in input);
+    let list: Punctuated<LitStr, Token![,]> = content.parse_terminated(|i: ParseStream| i.parse::<LitStr>(), Token![,])?;
+    Ok(list.into_iter().collect())
+}
+
+fn parse_doc(input: ParseStream) -> syn::Result<RouteDoc> {
+    let content;
+    syn::parenthesized!(content in input);
+    let mut doc = RouteDoc::default();
+    while !content.is_empty() {
+        let key: Ident = content.parse()?;
+        match key.to_string().as_str() {
+            "summary" | "description" | "operation_id" => {
+                content.parse::<Token![=]>()?;
+                let value: LitStr = content.parse()?;
+                match key.to_string().as_str() {
+                    "summary" => doc.summary = Some(value),
+                    "description" => doc.description = Some(value),
+                    _ => doc.operation_id = Some(value),
+                }
+            }
+            "tags" | "security" => {
+                content.parse::<Token![=]>()?;
+                let list = parse_lit_list(&content)?;
+                if key == "tags" { doc.tags = list } else { doc.security = list }
+            }
+            "deprecated" => doc.deprecated = true,
+            "hidden" => doc.hidden = true,
+            "responses" => {
+                let inner;
+                syn::parenthesized!(inner in content);
+                while !inner.is_empty() {
+                    let status: syn::LitInt = inner.parse()?;
+                    let code: u16 = status.base10_parse()?;
+                    if !(100..=599).contains(&code) {
+                        return Err(syn::Error::new(status.span(), "a response status is a number from 100 to 599"));
+                    }
+                    inner.parse::<Token![=]>()?;
+                    let response = if inner.peek(LitStr) {
+                        DocResponse::Description(inner.parse()?)
+                    } else {
+                        DocResponse::Json(inner.parse()?)
+                    };
+                    doc.responses.push((status, response));
+                    if !inner.is_empty() {
+                        inner.parse::<Token![,]>()?;
+                    }
+                }
+            }
+            other => {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("unknown `doc` key `{other}`; expected summary, description, tags, operation_id, deprecated, hidden, security or responses"),
+                ));
+            }
+        }
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    Ok(doc)
 }
