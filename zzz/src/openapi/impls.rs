@@ -78,14 +78,14 @@ impl<T: ToSchema> OperationInput for Json<T> {
 
 impl OperationInput for Bytes {
     fn document(op: &mut OperationDoc) {
-        op.set_request_body_any("application/octet-stream");
+        op.set_optional_request_body("application/octet-stream", None);
         op.add_text_error(413, "The body is larger than the endpoint's limit");
     }
 }
 
 impl OperationInput for String {
     fn document(op: &mut OperationDoc) {
-        op.set_request_body("text/plain", String::schema());
+        op.set_optional_request_body("text/plain", Some(String::schema()));
         op.add_text_error(400, "The body is not valid UTF-8");
         op.add_text_error(413, "The body is larger than the endpoint's limit");
     }

@@ -81,11 +81,12 @@ impl OperationDoc {
         self.operation.request_body = Some(RefOr::T(body));
     }
 
-    /// The request body: a required body of `content_type` with no schema (any bytes).
-    pub fn set_request_body_any(&mut self, content_type: &str) {
+    /// The request body: an optional body of `content_type` with `schema`, or any
+    /// bytes when `schema` is `None` (extractors that accept an empty body).
+    pub fn set_optional_request_body(&mut self, content_type: &str, schema: Option<RefOr<Schema>>) {
         let body = RequestBody::builder()
-            .content(content_type, Content::new(None::<RefOr<Schema>>))
-            .required(Some(Required::True))
+            .content(content_type, Content::new(schema))
+            .required(Some(Required::False))
             .build();
         self.operation.request_body = Some(RefOr::T(body));
     }
