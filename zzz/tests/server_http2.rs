@@ -38,6 +38,20 @@ async fn h2c_prior_knowledge_requests_are_served() {
     assert_eq!(status, 500);
     let (status, _, body) = h2_get(&mut send, &format!("{base}/")).await;
     assert_eq!((status, body.as_str()), (http::StatusCode::OK, "hello"));
+
+    // A panic inside a streaming body resets that stream only.
+    let req = http::Request::get(format!("{base}/body-panic")).body(http_body_util::Empty::new()).unwrap();
+    // (The reset may even come before the head was sent.)
+    match tokio::time::timeout(BOUND, send.send_request(req)).await.expect("no answer for /body-panic") {
+        Err(e) => assert!(!e.is_closed(), "the connection closed instead of one stream being reset: {e}"),
+        Ok(res) => {
+            assert_eq!(res.status(), 200);
+            let body = http_body_util::BodyExt::collect(res.into_body()).await;
+            assert!(body.is_err(), "a panicking body arrived complete");
+        }
+    }
+    let (status, _, body) = h2_get(&mut send, &format!("{base}/")).await;
+    assert_eq!((status, body.as_str()), (http::StatusCode::OK, "hello"));
     server.stop().await;
 }
 
