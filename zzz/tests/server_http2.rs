@@ -82,3 +82,24 @@ async fn h2_connections_close_gracefully_on_shutdown() {
     tokio::time::timeout(BOUND, driver).await.expect("h2 connection not closed after shutdown").unwrap();
     stopped.await.unwrap();
 }
+
+#[tokio::test]
+async fn h2_header_list_over_the_limit_is_refused_and_the_connection_survives() {
+    let server = start(ServerConfig::default().max_header_bytes(16 * 1024));
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut send, _driver) = h2_client(tcp).await;
+    let base = format!("http://{}", server.addr);
+
+    let req = http::Request::get(format!("{base}/"))
+        .header("x-fill", "a".repeat(32 * 1024))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let res = tokio::time::timeout(BOUND, send.send_request(req))
+        .await
+        .expect("no answer to oversized headers")
+        .expect("oversized headers should get a 431 response, not a connection error");
+    assert_eq!(res.status(), 431);
+    let (status, _, body) = h2_get(&mut send, &format!("{base}/")).await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, "hello"));
+    server.stop().await;
+}
