@@ -158,3 +158,21 @@ async fn connections_beyond_max_wait_and_are_served_when_a_slot_frees() {
     assert_eq!((res.status, res.body_str()), (200, "hello"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn many_concurrent_clients_through_few_slots_are_all_served() {
+    let server = start(ServerConfig::default().max_connections(8));
+    let clients: Vec<_> = (0..100)
+        .map(|i| {
+            let addr = server.addr;
+            tokio::spawn(async move {
+                let path = if i % 2 == 0 { "/" } else { "/sleep?ms=20" };
+                get(addr, path).await.status
+            })
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.await.unwrap(), 200);
+    }
+    server.stop().await;
+}
