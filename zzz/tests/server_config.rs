@@ -61,6 +61,8 @@ fn bad_environment_values_are_named_in_the_error() {
         ("ZZZ_MAX_HEADER_BYTES", "16k"),
         ("ZZZ_HEADER_READ_TIMEOUT", "soon"),
         ("ZZZ_IDLE_TIMEOUT", "1h"),
+        ("ZZZ_IDLE_TIMEOUT", "0s"),
+        ("ZZZ_HEADER_READ_TIMEOUT", "0"),
         ("ZZZ_MAX_CONNECTIONS", "0"),
         ("ZZZ_SHUTDOWN_GRACE", "-3s"),
         ("ZZZ_HTTP2", "maybe"),

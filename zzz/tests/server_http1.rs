@@ -227,3 +227,56 @@ async fn http2_can_be_turned_off() {
     assert_eq!(ok.status, 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn panic_inside_a_streaming_body_aborts_only_that_response() {
+    let server = start(ServerConfig::default());
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(b"GET /body-panic HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    // The 200 head was already committed; the response is aborted (hyper may
+    // not even have flushed the head) and the connection closed.
+    let got = wait_closed(&mut stream, BOUND).await.expect("connection left open after the body panicked");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(!text.ends_with("0\r\n\r\n"), "a panicking body was presented as complete: {text:?}");
+    assert_eq!(get(server.addr, "/").await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn upgraded_connection_keeps_its_connection_slot_until_closed() {
+    // One slot: while the upgraded (WebSocket-like) connection lives, nobody else is served.
+    let server = start(ServerConfig::default().max_connections(1));
+    let mut upgraded = TcpStream::connect(server.addr).await.unwrap();
+    upgraded
+        .write_all(b"GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let res = read_response_buf(&mut upgraded, &mut buf).await.unwrap();
+    assert_eq!(res.status, 101, "{}", res.head);
+    assert!(buf.is_empty());
+
+    // The connection now speaks the echo protocol.
+    upgraded.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    tokio::time::timeout(BOUND, tokio::io::AsyncReadExt::read_exact(&mut upgraded, &mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping");
+
+    let mut waiting = TcpStream::connect(server.addr).await.unwrap();
+    waiting.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut wbuf = Vec::new();
+    let early = tokio::time::timeout(Duration::from_millis(500), read_response_buf(&mut waiting, &mut wbuf)).await;
+    assert!(early.is_err(), "served while the upgraded connection held the only slot: {early:?}");
+
+    drop(upgraded);
+    let res = tokio::time::timeout(BOUND, read_response_buf(&mut waiting, &mut wbuf))
+        .await
+        .expect("not served after the upgraded connection closed")
+        .unwrap();
+    assert_eq!(res.status, 200);
+    server.stop().await;
+}

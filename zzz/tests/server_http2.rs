@@ -38,6 +38,20 @@ async fn h2c_prior_knowledge_requests_are_served() {
     assert_eq!(status, 500);
     let (status, _, body) = h2_get(&mut send, &format!("{base}/")).await;
     assert_eq!((status, body.as_str()), (http::StatusCode::OK, "hello"));
+
+    // A panic inside a streaming body resets that stream only.
+    let req = http::Request::get(format!("{base}/body-panic")).body(http_body_util::Empty::new()).unwrap();
+    // (The reset may even come before the head was sent.)
+    match tokio::time::timeout(BOUND, send.send_request(req)).await.expect("no answer for /body-panic") {
+        Err(e) => assert!(!e.is_closed(), "the connection closed instead of one stream being reset: {e}"),
+        Ok(res) => {
+            assert_eq!(res.status(), 200);
+            let body = http_body_util::BodyExt::collect(res.into_body()).await;
+            assert!(body.is_err(), "a panicking body arrived complete");
+        }
+    }
+    let (status, _, body) = h2_get(&mut send, &format!("{base}/")).await;
+    assert_eq!((status, body.as_str()), (http::StatusCode::OK, "hello"));
     server.stop().await;
 }
 
@@ -67,4 +81,25 @@ async fn h2_connections_close_gracefully_on_shutdown() {
     assert_eq!((status, body.as_str()), (http::StatusCode::OK, "slept 300"));
     tokio::time::timeout(BOUND, driver).await.expect("h2 connection not closed after shutdown").unwrap();
     stopped.await.unwrap();
+}
+
+#[tokio::test]
+async fn h2_header_list_over_the_limit_is_refused_and_the_connection_survives() {
+    let server = start(ServerConfig::default().max_header_bytes(16 * 1024));
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut send, _driver) = h2_client(tcp).await;
+    let base = format!("http://{}", server.addr);
+
+    let req = http::Request::get(format!("{base}/"))
+        .header("x-fill", "a".repeat(32 * 1024))
+        .body(http_body_util::Empty::new())
+        .unwrap();
+    let res = tokio::time::timeout(BOUND, send.send_request(req))
+        .await
+        .expect("no answer to oversized headers")
+        .expect("oversized headers should get a 431 response, not a connection error");
+    assert_eq!(res.status(), 431);
+    let (status, _, body) = h2_get(&mut send, &format!("{base}/")).await;
+    assert_eq!((status.as_u16(), body.as_str()), (200, "hello"));
+    server.stop().await;
 }

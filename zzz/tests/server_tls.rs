@@ -182,3 +182,17 @@ fn pem_loading_errors_name_the_file_and_the_problem() {
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn dev_certificate_is_created_once_then_reused() {
+    let dir = temp_dir("dev-cert");
+    let first = TlsConfig::load_or_create_self_signed(&dir, &["localhost"]).unwrap();
+    assert!(dir.join("cert.pem").is_file() && dir.join("key.pem").is_file());
+    let second = TlsConfig::load_or_create_self_signed(&dir, &["localhost"]).unwrap();
+    assert_eq!(first.certificates(), second.certificates(), "a new certificate was generated instead of reusing the files");
+    // A broken file in the directory is reported, not silently replaced.
+    std::fs::write(dir.join("key.pem"), "garbage").unwrap();
+    let err = TlsConfig::load_or_create_self_signed(&dir, &["localhost"]).expect_err("broken key");
+    assert!(err.to_string().contains("key.pem"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

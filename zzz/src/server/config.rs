@@ -124,7 +124,9 @@ impl ServerConfig {
     /// | `ZZZ_HTTP2` | `http2` | `true`/`false`/`1`/`0`/`on`/`off` |
     ///
     /// A duration is a whole number followed by `ms`, `s` or `m`; a bare number
-    /// means seconds (`10`, `10s`, `1500ms`, `2m`). Empty variables count as unset.
+    /// means seconds (`10`, `10s`, `1500ms`, `2m`). The two timeouts must be above
+    /// zero; `ZZZ_SHUTDOWN_GRACE=0` means "drop connections at once". Empty
+    /// variables count as unset.
     ///
     /// # Errors
     /// [`ServerConfigError`] naming the first variable whose value does not parse.
@@ -161,10 +163,10 @@ impl ServerConfig {
                 v.trim().parse().map_err(|_| err("ZZZ_MAX_HEADER_BYTES", &v, "a number of bytes"))?;
         }
         if let Some(v) = get("ZZZ_HEADER_READ_TIMEOUT") {
-            config.header_read_timeout = duration("ZZZ_HEADER_READ_TIMEOUT", &v)?;
+            config.header_read_timeout = positive_duration("ZZZ_HEADER_READ_TIMEOUT", &v)?;
         }
         if let Some(v) = get("ZZZ_IDLE_TIMEOUT") {
-            config.idle_timeout = duration("ZZZ_IDLE_TIMEOUT", &v)?;
+            config.idle_timeout = positive_duration("ZZZ_IDLE_TIMEOUT", &v)?;
         }
         if let Some(v) = get("ZZZ_MAX_CONNECTIONS") {
             config.max_connections = v
@@ -199,13 +201,13 @@ impl ServerConfig {
         self
     }
 
-    /// Sets [`ServerConfig::header_read_timeout`].
+    /// Sets [`ServerConfig::header_read_timeout`]. Zero cuts every connection at once.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
     }
 
-    /// Sets [`ServerConfig::idle_timeout`].
+    /// Sets [`ServerConfig::idle_timeout`]. Zero closes connections as soon as they are idle.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
@@ -243,6 +245,14 @@ impl ServerConfig {
 
 fn err(var: &'static str, value: &str, expected: &'static str) -> ServerConfigError {
     ServerConfigError { var, value: value.to_owned(), expected }
+}
+
+/// A duration that is not zero (a zero timeout would cut every connection at once).
+fn positive_duration(var: &'static str, value: &str) -> Result<Duration, ServerConfigError> {
+    match duration(var, value)? {
+        Duration::ZERO => Err(err(var, value, "a duration above zero, such as 10s or 1500ms")),
+        d => Ok(d),
+    }
 }
 
 /// Parses `10`, `10s`, `1500ms`, `2m`.

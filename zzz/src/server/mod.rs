@@ -221,6 +221,10 @@ impl Server {
     /// close; connections still open after [`ServerConfig::shutdown_grace`] are
     /// dropped. Then this returns.
     ///
+    /// Upgraded connections (WebSocket) left hyper when they were upgraded; their
+    /// owners watch [`Shutdown::requested`] (see [`Server::shutdown_signal`]) and
+    /// close them.
+    ///
     /// # Errors
     /// As [`Server::serve`].
     pub async fn serve_with_shutdown<S, B, F>(self, service: S, signal: F) -> std::io::Result<()>
@@ -253,6 +257,9 @@ impl Server {
         let requested = shutdown.requested();
         let mut requested = std::pin::pin!(requested);
         let mut outcome = Ok(());
+        // Accept failures for lack of resources come in storms: warn on the
+        // first of a run, then stay at debug until an accept succeeds again.
+        let mut resource_errors_in_a_row = 0u64;
 
         tracing::info!(addr = %local_addr, tls = is_tls, http2 = config.http2, "server listening");
         loop {
@@ -266,6 +273,10 @@ impl Server {
                 Some(done) = connections.join_next() => report_connection_end(done),
                 accepted = accept(&listener, &slots) => match accepted {
                     Ok((stream, peer, slot)) => {
+                        if resource_errors_in_a_row > 0 {
+                            tracing::info!(failures = resource_errors_in_a_row, "accepting connections again");
+                            resource_errors_in_a_row = 0;
+                        }
                         connections.spawn(serve_connection(
                             ctx.clone(),
                             stream,
@@ -280,7 +291,12 @@ impl Server {
                             tracing::debug!(error = %e, "accepting a connection failed; continuing");
                         }
                         AcceptError::Resources(pause) => {
-                            tracing::warn!(error = %e, "cannot accept connections (out of resources?); retrying in {pause:?}");
+                            if resource_errors_in_a_row == 0 {
+                                tracing::warn!(error = %e, "cannot accept connections (out of file descriptors or memory?); retrying every {pause:?}");
+                            } else {
+                                tracing::debug!(error = %e, "accept still failing");
+                            }
+                            resource_errors_in_a_row += 1;
                             tokio::time::sleep(pause).await;
                         }
                         AcceptError::Fatal => {

@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -204,12 +204,7 @@ fn panic_response<B>(
     panic: Box<dyn std::any::Any + Send>,
     guard: Option<RequestGuard>,
 ) -> Response<ServerBody<B>> {
-    let message = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload");
-    tracing::error!(%peer, panic = message, "request handler panicked; answering 500");
+    tracing::error!(%peer, panic = panic_message(&*panic), "request handler panicked; answering 500");
     let mut res = Response::new(ServerBody::Fixed {
         data: Some(Bytes::from_static(b"Internal Server Error")),
         guard,
@@ -218,6 +213,14 @@ fn panic_response<B>(
     res.headers_mut()
         .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
     res
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
 }
 
 pin_project! {
@@ -243,11 +246,23 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.project() {
-            BodyProj::App { body, .. } => match ready!(body.poll_frame(cx)) {
-                Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
-                Some(Err(e)) => Poll::Ready(Some(Err(e.into()))),
-                None => Poll::Ready(None),
-            },
+            BodyProj::App { body, guard } => {
+                let polled = catch_unwind(AssertUnwindSafe(|| body.poll_frame(cx)));
+                match polled {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(Some(Ok(frame)))) => Poll::Ready(Some(Ok(frame))),
+                    Ok(Poll::Ready(Some(Err(e)))) => Poll::Ready(Some(Err(e.into()))),
+                    Ok(Poll::Ready(None)) => Poll::Ready(None),
+                    Err(panic) => {
+                        // The head is already sent: all that can be done is to
+                        // abort this response (hyper closes the HTTP/1
+                        // connection or resets the HTTP/2 stream).
+                        tracing::error!(panic = panic_message(&*panic), "response body panicked; aborting the response");
+                        drop(guard.take());
+                        Poll::Ready(Some(Err("the response body panicked".into())))
+                    }
+                }
+            }
             BodyProj::Fixed { data, .. } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }

@@ -77,6 +77,28 @@ impl TlsConfig {
         SelfSignedCert::generate(names)?.tls_config()
     }
 
+    /// The development certificate kept in `dir`: loads `dir/cert.pem` and
+    /// `dir/key.pem` when both exist, otherwise generates a self-signed
+    /// certificate for `names` and writes it there first (see
+    /// [`SelfSignedCert::write_pem_files`]). Reusing the files keeps the
+    /// certificate stable across restarts, so a browser exception or a
+    /// trusted-root entry made for it stays valid.
+    ///
+    /// # Errors
+    /// A [`TlsError`] naming the file that cannot be read, written or used.
+    pub fn load_or_create_self_signed(dir: impl AsRef<Path>, names: &[&str]) -> Result<TlsConfig, TlsError> {
+        let dir = dir.as_ref();
+        let cert = dir.join(SelfSignedCert::CERT_FILE);
+        let key = dir.join(SelfSignedCert::KEY_FILE);
+        if cert.is_file() && key.is_file() {
+            return TlsConfig::from_pem_files(&cert, &key);
+        }
+        let generated = SelfSignedCert::generate(names)?;
+        generated.write_pem_files(dir)?;
+        tracing::info!(dir = %dir.display(), ?names, "generated a self-signed development certificate");
+        generated.tls_config()
+    }
+
     /// Wraps a rustls config built by hand (client authentication, custom
     /// certificate resolver, …). Its ALPN list is kept if not empty; otherwise
     /// the server fills it in. [`TlsConfig::certificates`] is empty for such a config.

@@ -33,6 +33,8 @@ pub const BOUND: Duration = Duration::from_secs(5);
 /// - `/sleep?ms=N` → notifies `started`, sleeps N ms, answers `slept N`
 /// - `/stream` → chunked body `one`, then (after `release` is notified) `two`, `three`
 /// - `/panic` → panics
+/// - `/body-panic` → 200, chunk `one`, then the body panics
+/// - `/upgrade` → `101 Switching Protocols` (`Upgrade: echo`), then echoes bytes
 #[derive(Clone, Default)]
 pub struct App {
     pub started: Arc<Notify>,
@@ -54,7 +56,7 @@ impl tower_service::Service<Request<Incoming>> for App {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
         let app = self.clone();
         Box::pin(async move {
             let path = req.uri().path().to_owned();
@@ -108,6 +110,39 @@ impl tower_service::Service<Request<Incoming>> for App {
                     Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)))
                 }
                 "/panic" => panic!("deliberate panic in /panic"),
+                "/body-panic" => {
+                    let frames = futures_util::stream::unfold(0u8, |step| async move {
+                        match step {
+                            0 => Some((Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"one"))), 1)),
+                            _ => panic!("deliberate panic in the /body-panic body"),
+                        }
+                    });
+                    Response::new(BodyExt::boxed_unsync(StreamBody::new(frames)))
+                }
+                "/upgrade" => {
+                    let upgrade = hyper::upgrade::on(&mut req);
+                    tokio::spawn(async move {
+                        let Ok(upgraded) = upgrade.await else { return };
+                        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+                        let mut buf = [0u8; 1024];
+                        loop {
+                            match io.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    if io.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                    Response::builder()
+                        .status(StatusCode::SWITCHING_PROTOCOLS)
+                        .header("connection", "upgrade")
+                        .header("upgrade", "echo")
+                        .body(http_body_util::Empty::new().boxed_unsync())
+                        .unwrap()
+                }
                 _ => text(StatusCode::NOT_FOUND, "not found"),
             };
             Ok(res)
