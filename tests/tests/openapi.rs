@@ -87,3 +87,4 @@ async fn swagger_ui_lists_the_operations_in_chromium() {
     }
     assert!(dom.contains("A user by integer id"), "summaries are shown");
 }
+

@@ -2,6 +2,10 @@
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // `zzz openapi -p hello` asks for the spec without starting the server.
+    if zzz::openapi::export_if_requested::<hello::HelloRouter>()? {
+        return Ok(());
+    }
     tracing_subscriber::fmt().with_env_filter(
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
     ).init();

@@ -46,5 +46,7 @@ mod operation;
 mod spec;
 
 pub use operation::{HandlerDoc, OperationDoc, OperationInput, OperationOutput, PathParamsDoc, document_handler};
-pub use spec::{ApiConfig, DocumentedRouter, SpecBuilder, openapi_path, serve_spec, serve_swagger_ui, to_json};
+pub use spec::{
+    ApiConfig, DocumentedRouter, EXPORT_VAR, SpecBuilder, export_if_requested, openapi_path, serve_spec, serve_swagger_ui, to_json,
+};
 pub use utoipa;

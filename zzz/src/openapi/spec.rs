@@ -244,3 +244,38 @@ pub async fn serve_swagger_ui<R: DocumentedRouter>(conn: Conn) -> Response {
         Err(err) => error_response(StatusCode::INTERNAL_SERVER_ERROR, format!("Swagger UI failed: {err}")),
     }
 }
+
+/// The environment variable `zzz openapi` sets to ask an app for its spec.
+pub const EXPORT_VAR: &str = "ZZZ_OPENAPI_OUTPUT";
+
+/// Writes the router's spec to the file named by `ZZZ_OPENAPI_OUTPUT` (`-` for
+/// standard output) and returns `Ok(true)` when that variable is set, so `main` can
+/// return before starting the server. This is how `zzz openapi` gets an app's spec
+/// without serving it.
+///
+/// ```no_run
+/// # zzz::router! { pub AppRouter; openapi => zzz::openapi::ApiConfig::new("app", "1"); get "/" => index; }
+/// # async fn index() -> &'static str { "" }
+/// fn main() -> std::io::Result<()> {
+///     if zzz::openapi::export_if_requested::<AppRouter>()? {
+///         return Ok(());
+///     }
+///     // … start the server
+///     Ok(())
+/// }
+/// ```
+pub fn export_if_requested<R: DocumentedRouter>() -> std::io::Result<bool> {
+    let Some(target) = std::env::var_os(EXPORT_VAR) else { return Ok(false) };
+    let json = R::openapi_json();
+    if target == "-" {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(json)?;
+        out.write_all(b"\n")?;
+    } else {
+        std::fs::write(&target, json).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("writing the OpenAPI spec to {}: {e}", std::path::Path::new(&target).display()))
+        })?;
+    }
+    Ok(true)
+}

@@ -1,0 +1,3 @@
+//! One module per `zzz` command.
+
+pub mod openapi;
