@@ -1,3 +1,7 @@
 //! # zzz
 //!
 //! A Phoenix-style web framework for Rust.
+
+pub mod channels;
+pub mod presence;
+pub mod pubsub;

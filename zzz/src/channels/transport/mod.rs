@@ -1,0 +1,96 @@
+//! Transports: how frames reach a [`SocketState`](super::SocketState).
+//!
+//! [`run`] is the one per-connection loop shared by every transport: it reads client frames,
+//! handles mailbox events (broadcasts, app messages), writes queued frames, and closes the
+//! connection on a protocol close or when the client stays silent past
+//! [`SocketConfig::timeout`](super::SocketConfig::timeout). The WebSocket transport is in
+//! [`websocket`]; the in-process test client in [`crate::channels::testing`] uses the same
+//! loop over memory channels.
+//!
+//! ```no_run
+//! # use zzz::channels::{SocketEndpoint, UserSocket, transport::websocket};
+//! # async fn serve<S: UserSocket>(endpoint: SocketEndpoint<S>, parts: http::request::Parts,
+//! #     io: tokio::net::TcpStream) {
+//! // In an HTTP server, for a GET /socket/websocket upgrade request:
+//! match websocket::upgrade(&endpoint, &parts, None).await {
+//!     Ok(upgrade) => {
+//!         let _response = upgrade.response(); // send this 101, then on the upgraded stream:
+//!         upgrade.serve(io).await;
+//!     }
+//!     Err(_rejection) => { /* send the 400/403 response */ }
+//! }
+//! # }
+//! ```
+
+pub mod websocket;
+
+use std::future::Future;
+
+use super::message::Frame;
+use super::socket::{CloseReason, SocketState, UserSocket};
+
+/// What a transport read from the client.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A data frame.
+    Frame(Frame),
+    /// Traffic that is not a data frame (ping, pong); keeps the connection alive.
+    Activity,
+    /// The client closed the connection or it broke.
+    Closed,
+    /// The client broke the rules of the transport (e.g. a message over the size limit):
+    /// close with this reason.
+    Violation(CloseReason),
+}
+
+/// A bidirectional frame transport for one connection.
+pub trait Transport: Send {
+    /// The next thing from the client. Must be cancel-safe.
+    fn recv(&mut self) -> impl Future<Output = Incoming> + Send;
+    /// Write frames; `false` when the connection is gone.
+    fn send(&mut self, frames: Vec<Frame>) -> impl Future<Output = bool> + Send;
+    /// Close the connection with a code and reason.
+    fn close(&mut self, reason: CloseReason) -> impl Future<Output = ()> + Send;
+}
+
+/// Drive one connection until it ends, then run every channel's `terminate`.
+pub async fn run<S: UserSocket, T: Transport>(mut state: SocketState<S>, mut transport: T, timeout: std::time::Duration) {
+    let Some(mut mailbox) = state.take_mailbox() else {
+        tracing::error!("socket state already driven by another loop");
+        return;
+    };
+    let idle = tokio::time::sleep(timeout);
+    tokio::pin!(idle);
+    loop {
+        let out = state.take_output();
+        if !out.is_empty() && !transport.send(out).await {
+            break;
+        }
+        if let Some(reason) = state.take_close() {
+            transport.close(reason).await;
+            break;
+        }
+        tokio::select! {
+            incoming = transport.recv() => match incoming {
+                Incoming::Frame(frame) => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    state.handle_frame(&frame).await;
+                }
+                Incoming::Activity => idle.as_mut().reset(tokio::time::Instant::now() + timeout),
+                Incoming::Closed => break,
+                Incoming::Violation(reason) => {
+                    tracing::warn!(code = reason.code, "closing socket: {}", reason.reason);
+                    transport.close(reason).await;
+                    break;
+                }
+            },
+            Some(event) = mailbox.recv() => state.handle_event(event).await,
+            () = &mut idle => {
+                tracing::info!(socket_id = ?state.id(), "closing socket: no message within {timeout:?}");
+                transport.close(CloseReason::new(1001, "heartbeat timeout")).await;
+                break;
+            }
+        }
+    }
+    state.shutdown().await;
+}
