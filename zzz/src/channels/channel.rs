@@ -45,7 +45,7 @@ use tokio::sync::mpsc;
 
 use super::message::{Frame, Payload, Status};
 use super::serializer::Serializer;
-use super::socket::SocketEvent;
+use super::socket::{ChannelEvent, ChannelEventKind, SocketEvent};
 use crate::pubsub::{PubSub, PubSubError, SubscriberId};
 
 /// The result of [`Channel::join`]: `Ok(reply)` joins, `Err(reply)` refuses (the client gets
@@ -324,35 +324,23 @@ impl ChannelHandle {
         &self.topic
     }
 
+    fn send_event(&self, kind: ChannelEventKind) -> bool {
+        let ev = ChannelEvent { topic: self.topic.clone(), channel_id: self.channel_id, kind };
+        self.tx.send(SocketEvent::Channel(Box::new(ev))).is_ok()
+    }
+
     /// Deliver `msg` to [`Channel::handle_info`].
     pub fn send(&self, msg: impl Any + Send) -> bool {
-        self.tx
-            .send(SocketEvent::Info { topic: self.topic.clone(), channel_id: self.channel_id, msg: Box::new(msg) })
-            .is_ok()
+        self.send_event(ChannelEventKind::Info(Box::new(msg)))
     }
 
     /// Push an event to the client on this channel.
     pub fn push(&self, event: &str, payload: impl Into<Payload>) -> bool {
-        self.tx
-            .send(SocketEvent::Push {
-                topic: self.topic.clone(),
-                channel_id: self.channel_id,
-                event: event.to_owned(),
-                payload: payload.into(),
-            })
-            .is_ok()
+        self.send_event(ChannelEventKind::Push { event: event.to_owned(), payload: payload.into() })
     }
 
     /// Reply later to the client message with ref `message_ref` (after [`Reply::NoReply`]).
     pub fn reply(&self, message_ref: &str, status: Status, response: impl Into<Payload>) -> bool {
-        self.tx
-            .send(SocketEvent::Reply {
-                topic: self.topic.clone(),
-                channel_id: self.channel_id,
-                ref_: message_ref.to_owned(),
-                status,
-                response: response.into(),
-            })
-            .is_ok()
+        self.send_event(ChannelEventKind::Reply { ref_: message_ref.to_owned(), status, response: response.into() })
     }
 }

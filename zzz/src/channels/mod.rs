@@ -65,6 +65,6 @@ pub use channel::{Channel, ChannelHandle, ChannelSocket, Info, JoinResult, Reply
 pub use message::{Frame, Message, Payload, Status, events};
 pub use serializer::{DecodeError, EncodeError, Serializer};
 pub use socket::{
-    ChannelRoutes, CheckOrigin, CloseReason, ConnectInfo, Params, Refused, SocketConfig, SocketEndpoint, SocketEvent,
+    ChannelEvent, ChannelEventKind, ChannelRoutes, CheckOrigin, CloseReason, ConnectInfo, Params, Refused, SocketConfig, SocketEndpoint, SocketEvent,
     SocketState, UserSocket,
 };

@@ -293,36 +293,41 @@ impl<S: UserSocket> SocketEndpoint<S> {
     }
 }
 
-/// Events delivered to a connection's mailbox.
+/// Events delivered to a connection's mailbox. Kept to two words so the per-connection
+/// mailbox stays small; everything but broadcasts is boxed.
 pub enum SocketEvent {
     /// A PubSub broadcast on a topic the connection subscribed to.
     Broadcast(Arc<Broadcast>),
-    /// An application message for a channel.
-    Info {
-        /// The channel's topic.
-        topic: Arc<str>,
-        /// The channel instance.
-        channel_id: u64,
-        /// The message.
-        msg: Info,
-    },
-    /// A push from outside the channel's callbacks.
+    /// Something for one channel instance.
+    Channel(Box<ChannelEvent>),
+    /// Close the connection.
+    Close(Box<CloseReason>),
+}
+
+/// A mailbox event addressed to one channel instance (ignored once that instance is gone).
+#[derive(Debug)]
+pub struct ChannelEvent {
+    /// The channel's topic.
+    pub topic: Arc<str>,
+    /// The channel instance ([`ChannelSocket::channel_id`]).
+    pub channel_id: u64,
+    /// What to do.
+    pub kind: ChannelEventKind,
+}
+
+/// What a [`ChannelEvent`] asks for.
+pub enum ChannelEventKind {
+    /// Deliver to [`Channel::handle_info`].
+    Info(Info),
+    /// Push an event to the client.
     Push {
-        /// The channel's topic.
-        topic: Arc<str>,
-        /// The channel instance.
-        channel_id: u64,
         /// Event name.
         event: String,
         /// Payload.
         payload: Payload,
     },
-    /// A late reply to a client message.
+    /// Reply late to a client message.
     Reply {
-        /// The channel's topic.
-        topic: Arc<str>,
-        /// The channel instance.
-        channel_id: u64,
         /// The client message's ref.
         ref_: String,
         /// Reply status.
@@ -330,17 +335,23 @@ pub enum SocketEvent {
         /// Reply response.
         response: Payload,
     },
-    /// Close the connection.
-    Close(CloseReason),
+}
+
+impl fmt::Debug for ChannelEventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChannelEventKind::Info(_) => write!(f, "Info(..)"),
+            ChannelEventKind::Push { event, .. } => write!(f, "Push({event})"),
+            ChannelEventKind::Reply { ref_, status, .. } => write!(f, "Reply({ref_}, {status:?})"),
+        }
+    }
 }
 
 impl fmt::Debug for SocketEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SocketEvent::Broadcast(b) => write!(f, "Broadcast({}, {})", b.topic, b.event),
-            SocketEvent::Info { topic, .. } => write!(f, "Info({topic})"),
-            SocketEvent::Push { topic, event, .. } => write!(f, "Push({topic}, {event})"),
-            SocketEvent::Reply { topic, ref_, .. } => write!(f, "Reply({topic}, {ref_})"),
+            SocketEvent::Channel(c) => write!(f, "Channel({c:?})"),
             SocketEvent::Close(c) => write!(f, "Close({c:?})"),
         }
     }
@@ -406,7 +417,7 @@ pub struct SocketState<S: UserSocket> {
     subscriber: Arc<dyn Subscriber>,
     tx: mpsc::UnboundedSender<SocketEvent>,
     rx: Option<mpsc::UnboundedReceiver<SocketEvent>>,
-    channels: HashMap<String, ChannelEntry<S::Assigns>>,
+    channels: HashMap<String, Box<ChannelEntry<S::Assigns>>>,
     out: Vec<Frame>,
     close: Option<CloseReason>,
 }
@@ -600,7 +611,7 @@ impl<S: UserSocket> SocketState<S> {
                 self.reply(join_ref.as_deref(), ref_.as_deref(), &topic, Status::Ok, &response);
                 self.out.append(&mut socket.outbox);
                 let intercepts = channel.intercepts();
-                self.channels.insert(topic, ChannelEntry { channel, socket, intercepts });
+                self.channels.insert(topic, Box::new(ChannelEntry { channel, socket, intercepts }));
             }
             Ok(Err(response)) => {
                 self.unsubscribe(&topic);
@@ -642,7 +653,7 @@ impl<S: UserSocket> SocketState<S> {
     /// End a channel normally: terminate, unsubscribe, `phx_close` with its join_ref.
     async fn close_channel(&mut self, topic: &str, why: TerminateReason) {
         let Some(mut entry) = self.channels.remove(topic) else { return };
-        let ChannelEntry { channel, socket, .. } = &mut entry;
+        let ChannelEntry { channel, socket, .. } = &mut *entry;
         let result = AssertUnwindSafe(channel.terminate(&why, socket)).catch_unwind().await;
         if result.is_err() {
             tracing::error!(topic, "channel terminate panicked");
@@ -669,56 +680,66 @@ impl<S: UserSocket> SocketState<S> {
     pub async fn handle_event(&mut self, event: SocketEvent) {
         match event {
             SocketEvent::Broadcast(b) => self.handle_broadcast(b).await,
-            SocketEvent::Info { topic, channel_id, msg } => {
+            SocketEvent::Channel(ev) => {
+                let ChannelEvent { topic, channel_id, kind } = *ev;
                 let Some(entry) = self.channels.get_mut(&*topic) else { return };
                 if entry.socket.channel_id != channel_id {
                     return;
                 }
-                let result = AssertUnwindSafe(entry.channel.handle_info(msg, &mut entry.socket))
-                    .catch_unwind()
-                    .await;
-                self.out.append(&mut entry.socket.outbox);
-                if result.is_err() {
-                    self.crash(&topic, "handle_info");
+                match kind {
+                    ChannelEventKind::Info(msg) => {
+                        let result = AssertUnwindSafe(entry.channel.handle_info(msg, &mut entry.socket))
+                            .catch_unwind()
+                            .await;
+                        self.out.append(&mut entry.socket.outbox);
+                        if result.is_err() {
+                            self.crash(&topic, "handle_info");
+                        }
+                    }
+                    ChannelEventKind::Push { event, payload } => {
+                        entry.socket.push(&event, payload);
+                        self.out.append(&mut entry.socket.outbox);
+                    }
+                    ChannelEventKind::Reply { ref_, status, response } => {
+                        let join_ref = entry.socket.join_ref.clone();
+                        self.reply(join_ref.as_deref(), Some(&ref_), &topic, status, &response);
+                    }
                 }
             }
-            SocketEvent::Push { topic, channel_id, event, payload } => {
-                let Some(entry) = self.channels.get_mut(&*topic) else { return };
-                if entry.socket.channel_id == channel_id {
-                    entry.socket.push(&event, payload);
-                    self.out.append(&mut entry.socket.outbox);
-                }
-            }
-            SocketEvent::Reply { topic, channel_id, ref_, status, response } => {
-                let Some(entry) = self.channels.get(&*topic) else { return };
-                if entry.socket.channel_id == channel_id {
-                    let join_ref = entry.socket.join_ref.clone();
-                    self.reply(join_ref.as_deref(), Some(&ref_), &topic, status, &response);
-                }
-            }
-            SocketEvent::Close(reason) => self.close = Some(reason),
+            SocketEvent::Close(reason) => self.close = Some(*reason),
         }
     }
 
-    async fn handle_broadcast(&mut self, b: Arc<Broadcast>) {
+    /// Deliver a broadcast without awaiting anything: the socket-id `disconnect`, topics not
+    /// joined, and non-intercepted events (the encoded frame is shared, fastlane). Returns
+    /// `false` only for an intercepted event, which needs [`handle_event`](Self::handle_event).
+    pub fn fastlane(&mut self, b: &Arc<Broadcast>) -> bool {
         if b.event == "disconnect" && self.id.as_deref() == Some(b.topic.as_str()) {
             self.close = Some(CloseReason::new(1001, "disconnected"));
-            return;
+            return true;
         }
-        let Some(entry) = self.channels.get_mut(&b.topic) else { return };
+        let Some(entry) = self.channels.get(&b.topic) else { return true };
         if entry.intercepts.contains(&b.event.as_str()) {
-            let result = AssertUnwindSafe(entry.channel.handle_out(&b.event, b.payload.clone(), &mut entry.socket))
-                .catch_unwind()
-                .await;
-            self.out.append(&mut entry.socket.outbox);
-            if result.is_err() {
-                self.crash(&b.topic, "handle_out");
-            }
-            return;
+            return false;
         }
         match b.encoded(self.serializer) {
             Ok(frame) => self.out.push(frame.clone()),
             Err(e) => tracing::warn!(topic = %b.topic, event = %b.event, "broadcast dropped: {e}"),
+        }
+        true
+    }
+
+    async fn handle_broadcast(&mut self, b: Arc<Broadcast>) {
+        if self.fastlane(&b) {
+            return;
+        }
+        let Some(entry) = self.channels.get_mut(&b.topic) else { return };
+        let result = AssertUnwindSafe(entry.channel.handle_out(&b.event, b.payload.clone(), &mut entry.socket))
+            .catch_unwind()
+            .await;
+        self.out.append(&mut entry.socket.outbox);
+        if result.is_err() {
+            self.crash(&b.topic, "handle_out");
         }
     }
 
@@ -727,7 +748,7 @@ impl<S: UserSocket> SocketState<S> {
         let topics: Vec<String> = self.channels.keys().cloned().collect();
         for topic in topics {
             if let Some(mut entry) = self.channels.remove(&topic) {
-                let ChannelEntry { channel, socket, .. } = &mut entry;
+                let ChannelEntry { channel, socket, .. } = &mut *entry;
                 let _ = AssertUnwindSafe(channel.terminate(&TerminateReason::Closed, socket))
                     .catch_unwind()
                     .await;

@@ -153,7 +153,7 @@ impl Presence {
     pub fn track<A>(&self, socket: &mut ChannelSocket<A>, key: &str, meta: Value) -> Result<String, PresenceError> {
         let owner = socket.channel_id();
         let first = self.lock().owned(owner, None, None).is_empty();
-        let phx_ref = self.track_owner(owner, &socket.topic().to_owned(), key, meta)?;
+        let phx_ref = self.track_owner(owner, socket.topic(), key, meta)?;
         if first {
             socket.keep_until_close(Guard { presence: Arc::downgrade(&self.inner), owner });
         }

@@ -219,7 +219,8 @@ pub async fn accept_one<S: UserSocket>(endpoint: SocketEndpoint<S>, mut stream: 
             if stream.write_all(head.as_bytes()).await.is_err() {
                 return;
             }
-            upgrade.serve(stream).await;
+            // a fresh task, so the handshake's buffers are not kept for the connection's life
+            tokio::spawn(upgrade.serve(stream));
         }
         Err(res) => {
             let body = res.body();

@@ -27,7 +27,7 @@ pub mod websocket;
 use std::future::Future;
 
 use super::message::Frame;
-use super::socket::{CloseReason, SocketState, UserSocket};
+use super::socket::{CloseReason, SocketEvent, SocketState, UserSocket};
 
 /// What a transport read from the client.
 #[derive(Debug)]
@@ -74,7 +74,9 @@ pub async fn run<S: UserSocket, T: Transport>(mut state: SocketState<S>, mut tra
             incoming = transport.recv() => match incoming {
                 Incoming::Frame(frame) => {
                     idle.as_mut().reset(tokio::time::Instant::now() + timeout);
-                    state.handle_frame(&frame).await;
+                    // boxed: keeps the per-connection task small (the protocol
+                    // futures are only allocated while a frame is handled)
+                    Box::pin(state.handle_frame(&frame)).await;
                 }
                 Incoming::Activity => idle.as_mut().reset(tokio::time::Instant::now() + timeout),
                 Incoming::Closed => break,
@@ -84,7 +86,10 @@ pub async fn run<S: UserSocket, T: Transport>(mut state: SocketState<S>, mut tra
                     break;
                 }
             },
-            Some(event) = mailbox.recv() => state.handle_event(event).await,
+            Some(event) = mailbox.recv() => match event {
+                SocketEvent::Broadcast(b) if state.fastlane(&b) => {}
+                event => Box::pin(state.handle_event(event)).await,
+            },
             () = &mut idle => {
                 tracing::info!(socket_id = ?state.id(), "closing socket: no message within {timeout:?}");
                 transport.close(CloseReason::new(1001, "heartbeat timeout")).await;

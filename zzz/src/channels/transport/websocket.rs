@@ -80,7 +80,7 @@ fn reject(status: StatusCode, message: impl Into<String>) -> Response<String> {
     res
 }
 
-fn header_str<'a>(parts: &'a http::request::Parts, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(parts: &http::request::Parts, name: header::HeaderName) -> Option<&str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
