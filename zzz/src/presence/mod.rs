@@ -7,8 +7,8 @@
 //! `{key: {"metas": [{..., "phx_ref": "..."}]}}` for the `presence_state` push. An update is a
 //! leave of the old meta plus a join of the new one carrying `phx_ref_prev`.
 //!
-//! The state is a delta CRDT ([`state`]) so it can be replicated between nodes over PubSub:
-//! [`Presence::take_delta`] and [`Presence::merge_remote`] are the hooks for a replicator.
+//! The state is a delta CRDT ([`state`]) replicated between nodes over PubSub by
+//! [`Presence::start_replication`] ([`replication`]).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+pub mod replication;
 pub mod state;
 
 use std::collections::BTreeMap;

@@ -64,6 +64,54 @@ impl Delta {
     pub fn is_empty(&self) -> bool {
         self.adds.is_empty() && self.removes.is_empty()
     }
+
+    /// JSON for the wire: `{"adds": [[replica, clock, topic, key, meta], …],
+    /// "removes": [[replica, clock], …]}`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "adds": entries_to_json(&self.adds),
+            "removes": self.removes.iter().map(|t| serde_json::json!([&*t.replica, t.clock])).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Parse [`to_json`](Self::to_json) output.
+    pub fn from_json(v: &Value) -> Option<Delta> {
+        let adds = entries_from_json(v.get("adds")?)?;
+        let removes = v
+            .get("removes")?
+            .as_array()?
+            .iter()
+            .map(|r| Some(Tag { replica: r.get(0)?.as_str()?.into(), clock: r.get(1)?.as_u64()? }))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Delta { adds, removes })
+    }
+}
+
+/// Entries as JSON `[[replica, clock, topic, key, meta], …]`.
+pub fn entries_to_json(entries: &[(Tag, Entry)]) -> Value {
+    Value::Array(
+        entries
+            .iter()
+            .map(|(t, e)| serde_json::json!([&*t.replica, t.clock, e.topic, e.key, e.meta]))
+            .collect(),
+    )
+}
+
+/// Parse [`entries_to_json`] output.
+pub fn entries_from_json(v: &Value) -> Option<Vec<(Tag, Entry)>> {
+    v.as_array()?
+        .iter()
+        .map(|a| {
+            let tag = Tag { replica: a.get(0)?.as_str()?.into(), clock: a.get(1)?.as_u64()? };
+            let entry = Entry {
+                topic: a.get(2)?.as_str()?.to_owned(),
+                key: a.get(3)?.as_str()?.to_owned(),
+                meta: a.get(4)?.as_object()?.clone(),
+                owner: 0,
+            };
+            Some((tag, entry))
+        })
+        .collect()
 }
 
 /// What a merge changed, as entries.
@@ -204,8 +252,11 @@ impl State {
         diff
     }
 
-    /// Drop every entry added by `replica` (a node that went down); returns them.
+    /// Drop every entry added by `replica` (a node that went down) and forget what was seen of
+    /// it, so a later full transfer from it restores its entries; returns the dropped entries.
     pub fn replica_down(&mut self, replica: &str) -> Diff {
+        self.context.remove(replica);
+        self.cloud.retain(|t| &*t.replica != replica);
         let tags: Vec<Tag> = self.values.keys().filter(|t| &*t.replica == replica).cloned().collect();
         let mut diff = Diff::default();
         for tag in tags {
@@ -214,6 +265,54 @@ impl State {
             }
         }
         diff
+    }
+
+    /// Bring what is known of `replica` up to a full transfer of its own `entries`, taken when
+    /// its clock was `clock`: entries it no longer has (dots up to `clock` missing from the
+    /// transfer) leave; entries not seen yet join. Dots already seen removed stay removed, so a
+    /// transfer that crosses a newer delta cannot resurrect an entry.
+    pub fn sync_replica(&mut self, replica: &str, clock: u64, entries: &[(Tag, Entry)]) -> Diff {
+        let incoming: HashSet<&Tag> = entries.iter().map(|(t, _)| t).collect();
+        let stale: Vec<Tag> = self
+            .values
+            .keys()
+            .filter(|t| &*t.replica == replica && t.clock <= clock && !incoming.contains(t))
+            .cloned()
+            .collect();
+        let mut diff = Diff::default();
+        for tag in stale {
+            if let Some(e) = self.remove_value(&tag) {
+                diff.leaves.push(e);
+            }
+            self.see(&tag);
+        }
+        for (tag, entry) in entries {
+            if &*tag.replica != replica || self.seen(tag) {
+                continue;
+            }
+            self.see(tag);
+            let entry = Entry { owner: 0, ..entry.clone() };
+            diff.joins.push(entry.clone());
+            self.insert(tag.clone(), entry);
+        }
+        diff
+    }
+
+    /// This replica's clock (the dot of its latest operation).
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// This replica's own entries (for a full-state transfer to a peer).
+    pub fn own_entries(&self) -> Vec<(Tag, Entry)> {
+        let mut v: Vec<(Tag, Entry)> = self
+            .values
+            .iter()
+            .filter(|(t, _)| t.replica == self.replica)
+            .map(|(t, e)| (t.clone(), e.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     /// The entries of `topic`, oldest first.
@@ -229,8 +328,11 @@ impl State {
         let mut tags: Vec<Tag> = self
             .values
             .iter()
-            .filter(|(_, e)| {
-                e.owner == owner && topic.is_none_or(|t| t == e.topic) && key.is_none_or(|k| k == e.key)
+            .filter(|(t, e)| {
+                t.replica == self.replica
+                    && e.owner == owner
+                    && topic.is_none_or(|t| t == e.topic)
+                    && key.is_none_or(|k| k == e.key)
             })
             .map(|(t, _)| t.clone())
             .collect();
