@@ -1,6 +1,6 @@
 // Drives a zzz channels server with the official `phoenix` client (ws transport under Node).
 //
-// Usage: node channels_client.mjs ws://127.0.0.1:PORT/socket
+// Usage: node channels_client.mjs ws://127.0.0.1:PORT/socket [websocket|longpoll]
 // The server must mount a socket whose `connect` takes param `user` (or the authToken) and
 // refuses without it, with a `room:*` channel that: refuses `room:secret` with
 // {reason: "unauthorized"}; tracks the user in Presence and pushes `presence_state` after
@@ -8,14 +8,17 @@
 // (empty body: error {reason: "empty"}); panics on `boom`; echoes `binary` payloads reversed.
 // Exits 0 when every step matched, 1 with a message naming the step otherwise.
 
-import { Socket, Presence } from "phoenix";
+import { Socket, Presence, LongPoll } from "phoenix";
 import WebSocket from "ws";
 
 const url = process.argv[2] || process.env.ZZZ_SOCKET_URL;
-if (!url) {
-  console.error("usage: node channels_client.mjs ws://host:port/socket");
+const transportName = process.argv[3] || "websocket";
+if (!url || !["websocket", "longpoll"].includes(transportName)) {
+  console.error("usage: node channels_client.mjs ws://host:port/socket [websocket|longpoll]");
   process.exit(2);
 }
+const longpoll = transportName === "longpoll";
+console.log(`# transport: ${transportName}`);
 
 const sockets = [];
 let step = "start";
@@ -53,7 +56,7 @@ function waitFor(pred, what, ms = 5000) {
 
 function socket(opts) {
   const s = new Socket(url, {
-    transport: WebSocket,
+    transport: longpoll ? LongPoll : WebSocket,
     heartbeatIntervalMs: 400,
     rejoinAfterMs: () => 50,
     reconnectAfterMs: () => 100,
@@ -156,15 +159,15 @@ eq(await push(lobbyA, "new_msg", { body: "" }), ["error", { reason: "empty" }], 
 eq(await push(lobbyA, "no_such_event", {}), ["error", { reason: 'unhandled event "no_such_event"' }], "unknown event");
 log("push replied ok, broadcast reached the second client; empty body and unknown event errored");
 
-// 5. binary payloads (V2 binary frames)
+// 5. binary payloads (V2 binary frames; LongPoll carries text only)
 step = "binary";
-{
+if (!longpoll) {
   const [status, resp] = await push(lobbyA, "binary", new Uint8Array([1, 2, 3, 250]).buffer);
   eq(status, "ok", "binary reply status");
   if (!(resp instanceof ArrayBuffer)) fail(`binary reply is not an ArrayBuffer: ${resp}`);
   eq(Array.from(new Uint8Array(resp)), [250, 3, 2, 1], "binary reply bytes");
+  log("binary push answered with a binary reply");
 }
-log("binary push answered with a binary reply");
 
 // 6. a crash in bob's channel: phx_error for it only; the client rejoins; alice unaffected
 step = "crash isolation";
@@ -181,15 +184,15 @@ step = "crash isolation";
 }
 log("a channel panic gave phx_error, the channel rejoined, the socket stayed up");
 
-// 7. heartbeats are answered and the connection stays up
+// 7. heartbeats are answered and the connection stays up (LongPoll sends no heartbeats)
 step = "heartbeat";
-{
+if (!longpoll) {
   const before = alice.heartbeatReplies;
   await sleep(1300);
   if (alice.heartbeatReplies < before + 2) fail(`only ${alice.heartbeatReplies - before} heartbeat replies in 1300 ms`);
   eq(alice.opens, 1, `alice connected once (no heartbeat-timeout reconnect); closes: ${alice.closes.join("; ")}`);
+  log("heartbeats answered");
 }
-log("heartbeats answered");
 
 // 8. bob leaves: alice's presence sees the leave
 step = "leave";

@@ -177,17 +177,23 @@ fn npm_ci_if_needed(dir: &PathBuf) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_phoenix_js_client() {
+async fn run_phoenix_js(transport: &str, config: SocketConfig, cleanup_wait: Duration) {
     require_tool("node");
     require_tool("npm");
     let dir = js_dir();
     npm_ci_if_needed(&dir);
-    let (ep, handler) = endpoint();
+    let (ep, handler) = endpoint_with(config);
     let addr = serve(ep.clone()).await;
     let url = format!("ws://{addr}/socket");
+    let transport = transport.to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("node").arg("channels_client.mjs").arg(&url).current_dir(&dir).output().expect("run node")
+        Command::new("node")
+            .arg("channels_client.mjs")
+            .arg(&url)
+            .arg(&transport)
+            .current_dir(&dir)
+            .output()
+            .expect("run node")
     })
     .await
     .unwrap();
@@ -198,8 +204,87 @@ async fn official_phoenix_js_client() {
     assert!(stdout.contains("ALL OK"), "{stdout}");
     let log = handler.log();
     assert!(log.iter().any(|l| l == "join room:lobby bob"), "bob's join came through the authToken: {log:?}");
-    // everyone disconnected: no subscriptions and no presences left behind
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // everyone is gone: no subscriptions and no presences left behind
+    tokio::time::sleep(cleanup_wait).await;
     assert_eq!(ep.pubsub().subscriber_count("room:lobby"), 0);
     assert_eq!(handler.presence.list("room:lobby"), json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_phoenix_js_client() {
+    run_phoenix_js("websocket", SocketConfig::default(), Duration::from_millis(300)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_phoenix_js_client_longpoll() {
+    // a LongPoll client that stops polling is dropped after the socket timeout
+    let config = SocketConfig { timeout: Duration::from_millis(1500), ..Default::default() };
+    run_phoenix_js("longpoll", config, Duration::from_millis(2500)).await;
+}
+
+fn lp_request(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+    let mut b = http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(()).unwrap().into_parts().0
+}
+
+#[tokio::test]
+async fn longpoll_protocol() {
+    use zzz::channels::transport::longpoll::LongPoll;
+    let (ep, _) = endpoint();
+    let lp = LongPoll::new(ep.clone()).with_window(Duration::from_millis(200));
+    let body = |res: http::Response<String>| -> Value {
+        assert_eq!(res.status(), 200, "longpoll always answers HTTP 200");
+        serde_json::from_str(res.body()).unwrap()
+    };
+    // refused connect
+    let res = body(lp.handle(&lp_request("GET", "/socket/longpoll?vsn=2.0.0", &[]), Default::default(), None).await);
+    assert_eq!(res, json!({"status": 403}));
+    // new session
+    let res = body(lp.handle(&lp_request("GET", "/socket/longpoll?vsn=2.0.0&user=lp", &[]), Default::default(), None).await);
+    assert_eq!((res["status"].clone(), res["messages"].clone()), (json!(410), json!([])));
+    let token = res["token"].as_str().unwrap().to_owned();
+    assert_eq!(lp.session_count(), 1);
+    // post a batch: join + heartbeat
+    let batch = "[\"1\",\"1\",\"room:lp\",\"phx_join\",{\"presence\":false}]\n[null,\"2\",\"phoenix\",\"heartbeat\",{}]";
+    let post = lp_request("POST", "/socket/longpoll?vsn=2.0.0", &[("x-phoenix-longpoll-token", &token), ("content-type", "application/x-ndjson")]);
+    assert_eq!(body(lp.handle(&post, batch.into(), None).await), json!({"status": 200}));
+    // poll with ?token=
+    let get = lp_request("GET", &format!("/socket/longpoll?vsn=2.0.0&token={token}"), &[]);
+    let mut messages = Vec::new();
+    while messages.len() < 2 {
+        let res = body(lp.handle(&get, Default::default(), None).await);
+        assert_eq!(res["status"], 200, "{res}");
+        assert_eq!(res["token"], json!(token));
+        for m in res["messages"].as_array().unwrap() {
+            messages.push(serde_json::from_str::<Value>(m.as_str().unwrap()).unwrap());
+        }
+    }
+    assert_eq!(messages, vec![
+        json!(["1", "1", "room:lp", "phx_reply", {"status": "ok", "response": {"joined": "room:lp"}}]),
+        json!([null, "2", "phoenix", "phx_reply", {"status": "ok", "response": {}}]),
+    ]);
+    // nothing pending: 204 after the window
+    let started = std::time::Instant::now();
+    let res = body(lp.handle(&get, Default::default(), None).await);
+    assert_eq!((res["status"].clone(), res["messages"].clone()), (json!(204), json!([])));
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    // a broadcast wakes a waiting poll
+    let lp2 = lp.clone();
+    let get2 = get.clone();
+    let waiting = tokio::spawn(async move { lp2.handle(&get2, Default::default(), None).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    ep.pubsub().broadcast("room:lp", "news", json!({"n": 1})).unwrap();
+    let res = body(waiting.await.unwrap());
+    assert_eq!(res["messages"], json!(["[null,null,\"room:lp\",\"news\",{\"n\":1}]"]));
+    // unknown token: POST is 410, GET opens a new session
+    let bad = lp_request("POST", "/socket/longpoll?vsn=2.0.0&token=nope", &[]);
+    assert_eq!(body(lp.handle(&bad, "x".into(), None).await), json!({"status": 410}));
+    // disconnect ends the session: its token is gone (410)
+    ep.pubsub().broadcast("user_socket:lp", "disconnect", json!({})).unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(lp.session_count(), 0);
+    assert_eq!(body(lp.handle(&post, batch.into(), None).await), json!({"status": 410}));
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use zzz::channels::transport::longpoll::LongPoll;
 use zzz::channels::transport::websocket;
 use zzz::channels::{
     Channel, ChannelRoutes, ChannelSocket, ConnectInfo, Info, JoinResult, Params, Payload, Refused, Reply,
@@ -174,10 +175,15 @@ pub fn endpoint() -> (SocketEndpoint<TestSocket>, TestSocket) {
     endpoint_with(SocketConfig::default())
 }
 
-/// Test-only accept shim: read an HTTP/1.1 upgrade request from a raw TCP stream, hand its
-/// parts to the WebSocket transport, write the answer, then serve the connection. The real
-/// upgrade comes from the router.
-pub async fn accept_one<S: UserSocket>(endpoint: SocketEndpoint<S>, mut stream: TcpStream, peer: SocketAddr) {
+/// Test-only accept shim: read one HTTP/1.1 request from a raw TCP stream; `/socket/websocket`
+/// goes to the WebSocket transport (answer, then serve the upgraded connection),
+/// `/socket/longpoll` to the LongPoll transport. The real server and router come later.
+pub async fn accept_one<S: UserSocket>(
+    endpoint: SocketEndpoint<S>,
+    longpoll: LongPoll<S>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) {
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 1024];
     let head_len = loop {
@@ -204,6 +210,32 @@ pub async fn accept_one<S: UserSocket>(endpoint: SocketEndpoint<S>, mut stream: 
         builder = builder.header(h.name, h.value);
     }
     let (parts, ()) = builder.body(()).unwrap().into_parts();
+    if parts.uri.path() == "/socket/longpoll" {
+        let len: usize = parts
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = buf[head_len..].to_vec();
+        while body.len() < len {
+            let n = match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            body.extend_from_slice(&chunk[..n]);
+        }
+        let res = longpoll.handle(&parts, body.into(), Some(peer)).await;
+        let mut head = format!("HTTP/1.1 {} OK\r\n", res.status().as_u16());
+        for (k, v) in res.headers() {
+            head.push_str(&format!("{}: {}\r\n", k, v.to_str().unwrap()));
+        }
+        head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", res.body().len()));
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(res.body().as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
     if parts.uri.path() != "/socket/websocket" {
         let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await;
         return;
@@ -240,10 +272,11 @@ pub async fn accept_one<S: UserSocket>(endpoint: SocketEndpoint<S>, mut stream: 
 pub async fn serve<S: UserSocket>(endpoint: SocketEndpoint<S>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let longpoll = LongPoll::new(endpoint.clone()).with_window(Duration::from_millis(500));
     tokio::spawn(async move {
         loop {
             let Ok((stream, peer)) = listener.accept().await else { return };
-            tokio::spawn(accept_one(endpoint.clone(), stream, peer));
+            tokio::spawn(accept_one(endpoint.clone(), longpoll.clone(), stream, peer));
         }
     });
     addr

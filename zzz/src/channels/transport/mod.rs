@@ -4,8 +4,8 @@
 //! handles mailbox events (broadcasts, app messages), writes queued frames, and closes the
 //! connection on a protocol close or when the client stays silent past
 //! [`SocketConfig::timeout`](super::SocketConfig::timeout). The WebSocket transport is in
-//! [`websocket`]; the in-process test client in [`crate::channels::testing`] uses the same
-//! loop over memory channels.
+//! [`websocket`], the LongPoll fallback in [`longpoll`]; the in-process test client in
+//! [`crate::channels::testing`] uses the same loop over memory channels.
 //!
 //! ```no_run
 //! # use zzz::channels::{SocketEndpoint, UserSocket, transport::websocket};
@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+pub mod longpoll;
 pub mod websocket;
 
 use std::future::Future;
