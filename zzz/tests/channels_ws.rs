@@ -288,3 +288,47 @@ async fn longpoll_protocol() {
     assert_eq!(lp.session_count(), 0);
     assert_eq!(body(lp.handle(&post, batch.into(), None).await), json!({"status": 410}));
 }
+
+#[tokio::test]
+async fn client_that_stops_reading_is_dropped_after_write_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = SocketConfig { write_timeout: Duration::from_millis(300), ..Default::default() };
+    let (ep, _) = endpoint_with(config);
+    let pubsub = ep.pubsub().clone();
+    let addr = serve(ep).await;
+    let mut raw = TcpStream::connect(addr).await.unwrap();
+    raw.write_all(
+        b"GET /socket/websocket?vsn=2.0.0&user=slow HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = raw.read(&mut chunk).await.unwrap();
+        assert!(n > 0);
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    let join = br#"["1","1","room:slow","phx_join",{"presence":false}]"#;
+    let mut frame = vec![0x81u8, 0x80 | join.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(join);
+    raw.write_all(&frame).await.unwrap();
+    while !seen.windows(4).any(|w| w == b"\"ok\"") {
+        let n = raw.read(&mut chunk).await.unwrap();
+        assert!(n > 0);
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(pubsub.subscriber_count("room:slow"), 1);
+    // the client never reads again; flood it until the kernel buffers are full
+    let big = "y".repeat(64 * 1024);
+    for _ in 0..400 {
+        pubsub.broadcast("room:slow", "flood", json!({"data": big})).unwrap();
+    }
+    for _ in 0..100 {
+        if pubsub.subscriber_count("room:slow") == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("a client that stopped reading was not dropped");
+}

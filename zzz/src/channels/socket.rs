@@ -203,6 +203,9 @@ pub struct SocketConfig {
     pub read_buffer_size: usize,
     /// Origin check for WebSocket upgrades.
     pub check_origin: CheckOrigin,
+    /// A client that does not take queued frames for this long is disconnected (default
+    /// 10 s), so a stalled reader cannot make its mailbox grow without end.
+    pub write_timeout: Duration,
 }
 
 impl Default for SocketConfig {
@@ -213,6 +216,7 @@ impl Default for SocketConfig {
             max_message_size: 1 << 20,
             read_buffer_size: 4096,
             check_origin: CheckOrigin::SameHost,
+            write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -542,7 +546,12 @@ impl<S: UserSocket> SocketState<S> {
             );
             return;
         }
-        let current = self.channels.get(&msg.topic).map(|e| e.socket.join_ref.clone());
+        // None: topic not joined; Some(true): the message belongs to the current join (or
+        // carries no join_ref); Some(false): a stale join_ref, ignored.
+        let current = self
+            .channels
+            .get(&msg.topic)
+            .map(|e| msg.join_ref.is_none() || msg.join_ref == e.socket.join_ref);
         match (current, msg.event.as_str()) {
             (None, events::JOIN) => self.join(msg).await,
             (Some(_), events::JOIN) => {
@@ -550,19 +559,16 @@ impl<S: UserSocket> SocketState<S> {
                 self.close_channel(&msg.topic, TerminateReason::DuplicateJoin).await;
                 self.join(msg).await;
             }
-            (Some(jr), events::LEAVE) => {
-                if msg.join_ref.is_none() || msg.join_ref == jr {
-                    self.reply(msg.join_ref.as_deref(), msg.ref_.as_deref(), &msg.topic, Status::Ok, &Payload::empty());
-                    self.close_channel(&msg.topic, TerminateReason::Left).await;
-                }
+            (Some(true), events::LEAVE) => {
+                self.reply(msg.join_ref.as_deref(), msg.ref_.as_deref(), &msg.topic, Status::Ok, &Payload::empty());
+                self.close_channel(&msg.topic, TerminateReason::Left).await;
             }
             (None, events::LEAVE) => {
                 self.reply(msg.join_ref.as_deref(), msg.ref_.as_deref(), &msg.topic, Status::Ok, &Payload::empty());
             }
-            (Some(jr), _) => {
-                if msg.join_ref.is_none() || msg.join_ref == jr {
-                    self.handle_in(msg).await;
-                }
+            (Some(true), _) => self.handle_in(msg).await,
+            (Some(false), _) => {
+                tracing::debug!(topic = %msg.topic, event = %msg.event, "ignoring a message with a stale join_ref");
             }
             (None, _) => {
                 self.reply(None, msg.ref_.as_deref(), &msg.topic, Status::Error, &reason("unmatched topic"));

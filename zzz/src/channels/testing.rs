@@ -113,8 +113,8 @@ impl TestClient {
         let state = endpoint.connect(&params, &info, Serializer::V2).await?;
         let (to_socket, rx) = mpsc::unbounded_channel();
         let (tx, from_socket) = mpsc::unbounded_channel();
-        let timeout = endpoint.config().timeout;
-        let task = tokio::spawn(run(state, MemTransport { rx, tx }, timeout));
+        let config = endpoint.config();
+        let task = tokio::spawn(run(state, MemTransport { rx, tx }, config.timeout, config.write_timeout));
         Ok(TestClient {
             to_socket: Some(to_socket),
             from_socket,

@@ -267,7 +267,8 @@ impl<S: UserSocket> LongPoll<S> {
         });
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(token.clone(), session.clone());
         let transport = LongPollTransport { rx, session, sessions: self.sessions.clone(), token: token.clone() };
-        tokio::spawn(run(state, transport, self.endpoint.config().timeout));
+        let config = self.endpoint.config();
+        tokio::spawn(run(state, transport, config.timeout, config.write_timeout));
         json_response(json!({ "status": 410, "token": token, "messages": [] }))
     }
 

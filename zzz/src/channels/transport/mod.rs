@@ -55,7 +55,15 @@ pub trait Transport: Send {
 }
 
 /// Drive one connection until it ends, then run every channel's `terminate`.
-pub async fn run<S: UserSocket, T: Transport>(mut state: SocketState<S>, mut transport: T, timeout: std::time::Duration) {
+///
+/// `timeout` closes a silent client (1001 "heartbeat timeout"); `write_timeout` drops a client
+/// that does not take its frames.
+pub async fn run<S: UserSocket, T: Transport>(
+    mut state: SocketState<S>,
+    mut transport: T,
+    timeout: std::time::Duration,
+    write_timeout: std::time::Duration,
+) {
     let Some(mut mailbox) = state.take_mailbox() else {
         tracing::error!("socket state already driven by another loop");
         return;
@@ -64,8 +72,15 @@ pub async fn run<S: UserSocket, T: Transport>(mut state: SocketState<S>, mut tra
     tokio::pin!(idle);
     loop {
         let out = state.take_output();
-        if !out.is_empty() && !transport.send(out).await {
-            break;
+        if !out.is_empty() {
+            match tokio::time::timeout(write_timeout, transport.send(out)).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(_) => {
+                    tracing::warn!(socket_id = ?state.id(), "dropping a client that did not read for {write_timeout:?}");
+                    break;
+                }
+            }
         }
         if let Some(reason) = state.take_close() {
             transport.close(reason).await;

@@ -126,6 +126,7 @@ pub struct WebSocketUpgrade<S: UserSocket> {
     protocol: Option<&'static str>,
     ws_config: WebSocketConfig,
     timeout: std::time::Duration,
+    write_timeout: std::time::Duration,
 }
 
 impl<S: UserSocket> std::fmt::Debug for WebSocketUpgrade<S> {
@@ -207,6 +208,7 @@ pub async fn upgrade<S: UserSocket>(
         protocol,
         ws_config: ws_config(config),
         timeout: config.timeout,
+        write_timeout: config.write_timeout,
     })
 }
 
@@ -238,7 +240,7 @@ impl<S: UserSocket> WebSocketUpgrade<S> {
         IO: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(self.ws_config)).await;
-        run(self.state, WsTransport { ws }, self.timeout).await;
+        run(self.state, WsTransport { ws }, self.timeout, self.write_timeout).await;
     }
 }
 
@@ -249,7 +251,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(config))).await;
-    run(state, WsTransport { ws }, config.timeout).await;
+    run(state, WsTransport { ws }, config.timeout, config.write_timeout).await;
 }
 
 struct WsTransport<IO> {
