@@ -57,7 +57,7 @@ function waitFor(pred, what, ms = 5000) {
 function socket(opts) {
   const s = new Socket(url, {
     transport: longpoll ? LongPoll : WebSocket,
-    heartbeatIntervalMs: 400,
+    heartbeatIntervalMs: 1000,
     rejoinAfterMs: () => 50,
     reconnectAfterMs: () => 100,
     ...opts,
@@ -178,7 +178,7 @@ step = "crash isolation";
   lobbyB.push("boom", {});
   await waitFor(() => errors > 0, "phx_error on bob's channel");
   await waitFor(() => lobbyB.state === "joined", "bob's channel to rejoin");
-  eq(bob.opens, opensBefore, "bob's socket stayed open");
+  eq(bob.opens, opensBefore, `bob's socket stayed open; closes: ${bob.closes.join("; ")}`);
   eq(await push(lobbyA, "new_msg", { body: "after crash" }), ["ok", {}], "alice after bob's crash");
   await waitFor(() => lobbyMsgsB.some((m) => m.body === "after crash"), "bob to receive after rejoin");
 }
@@ -188,8 +188,8 @@ log("a channel panic gave phx_error, the channel rejoined, the socket stayed up"
 step = "heartbeat";
 if (!longpoll) {
   const before = alice.heartbeatReplies;
-  await sleep(1300);
-  if (alice.heartbeatReplies < before + 2) fail(`only ${alice.heartbeatReplies - before} heartbeat replies in 1300 ms`);
+  await sleep(2600);
+  if (alice.heartbeatReplies < before + 2) fail(`only ${alice.heartbeatReplies - before} heartbeat replies in 2600 ms`);
   eq(alice.opens, 1, `alice connected once (no heartbeat-timeout reconnect); closes: ${alice.closes.join("; ")}`);
   log("heartbeats answered");
 }
