@@ -198,7 +198,7 @@ pub struct SocketConfig {
     pub timeout: Duration,
     /// Largest accepted incoming message in bytes (default 1 MiB); bigger closes with 1009.
     pub max_message_size: usize,
-    /// Initial WebSocket read buffer per connection in bytes (default 4 KiB; grows for big
+    /// Initial WebSocket read buffer per connection in bytes (default 2 KiB; grows for big
     /// messages).
     pub read_buffer_size: usize,
     /// Origin check for WebSocket upgrades.
@@ -214,7 +214,7 @@ impl Default for SocketConfig {
             max_channels_per_transport: 100,
             timeout: Duration::from_secs(60),
             max_message_size: 1 << 20,
-            read_buffer_size: 4096,
+            read_buffer_size: 2048,
             check_origin: CheckOrigin::SameHost,
             write_timeout: Duration::from_secs(10),
         }
