@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use zzz::channels::testing::TestClient;
+use zzz::channels::testing::{TestClient, decode_server_frame};
 use zzz::channels::{ConnectInfo, Frame, Message, Payload, Serializer, SocketConfig, Status};
 use zzz::presence::state::{State, Tag};
 use zzz::pubsub::{Broadcast, PubSub};
@@ -531,4 +531,61 @@ fn crdt_replica_down_and_full_transfer() {
     assert!(b.is_empty());
     let t = Tag { replica: "a".into(), clock: 1 };
     assert!(a.get(&t).is_some());
+}
+
+// ---------------------------------------------------------------- robustness (property tests)
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn decoding_arbitrary_frames_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80), text in ".{0,80}") {
+            for ser in [Serializer::V1, Serializer::V2] {
+                let _ = ser.decode(&Frame::Binary(bytes.clone().into()));
+                let _ = ser.decode(&Frame::text(text.clone()));
+            }
+        }
+
+        #[test]
+        fn state_machine_survives_arbitrary_message_sequences(
+            msgs in proptest::collection::vec(
+                (
+                    proptest::option::of(prop_oneof![Just("1"), Just("2"), Just("3")]),
+                    proptest::option::of(prop_oneof![Just("1"), Just("7"), Just("9")]),
+                    prop_oneof![Just("room:a"), Just("room:b"), Just("room:secret"), Just("phoenix"), Just("x")],
+                    prop_oneof![Just("phx_join"), Just("phx_leave"), Just("heartbeat"), Just("new_msg"),
+                                Just("ping"), Just("stop"), Just("intercept_me"), Just("phx_reply"), Just("zzz")],
+                    prop_oneof![Just(json!({})), Just(json!({"body": "b", "presence": false})), Just(json!([1])),
+                                Just(Value::Null), Just(json!("s")), Just(json!({"body": ""}))],
+                ),
+                1..25,
+            )
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (ep, _) = channels_common::endpoint_with(SocketConfig { max_channels_per_transport: 2, ..Default::default() });
+                let params = [("user".to_string(), "f".to_string())].into_iter().collect();
+                let mut st = ep.connect(&params, &ConnectInfo::default(), Serializer::V2).await.unwrap();
+                let mut mailbox = st.take_mailbox().unwrap();
+                for (jr, r, topic, event, payload) in msgs {
+                    let text = serde_json::to_string(&(jr, r, topic, event, payload)).unwrap();
+                    st.handle_frame(&Frame::text(text)).await;
+                    while let Ok(ev) = mailbox.try_recv() {
+                        st.handle_event(ev).await;
+                    }
+                    for frame in st.take_output() {
+                        let m = decode_server_frame(&frame).expect("server frames decode");
+                        assert!(m.payload.is_object(), "server payloads are objects: {m:?}");
+                    }
+                    assert!(st.take_close().is_none(), "well-formed frames never close the socket");
+                    assert!(st.joined_topics().len() <= 2);
+                }
+                st.shutdown().await;
+            });
+        }
+    }
 }
