@@ -1,4 +1,4 @@
-//! Transports: how frames reach a [`SocketState`](super::SocketState).
+//! Transports: how frames reach a [`SocketState`].
 //!
 //! [`run`] is the one per-connection loop shared by every transport: it reads client frames,
 //! handles mailbox events (broadcasts, app messages), writes queued frames, and closes the
