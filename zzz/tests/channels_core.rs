@@ -589,3 +589,24 @@ mod fuzz {
         }
     }
 }
+
+#[tokio::test]
+async fn drain_closes_every_connection_with_1012_and_refuses_new_ones() {
+    let (ep, handler) = endpoint();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut b = TestClient::connect(&ep, &[("user", "bob")]).await.unwrap();
+    a.join("room:d", json!({"presence": false})).await.unwrap();
+    assert_eq!(ep.connection_count(), 2);
+    ep.drain();
+    assert_eq!(a.assert_closed().await.code, 1012);
+    assert_eq!(b.assert_closed().await.code, 1012);
+    for _ in 0..100 {
+        if ep.connection_count() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ep.connection_count(), 0);
+    assert!(handler.log().contains(&"terminate room:d Closed".to_string()));
+    assert_eq!(TestClient::connect(&ep, &[("user", "carol")]).await.unwrap_err().reason, "endpoint is draining");
+}

@@ -45,7 +45,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -226,6 +226,8 @@ pub(crate) struct EndpointInner<S: UserSocket> {
     pub(crate) routes: ChannelRoutes<S::Assigns>,
     pub(crate) pubsub: PubSub,
     pub(crate) config: SocketConfig,
+    drain: tokio::sync::watch::Sender<bool>,
+    connections: AtomicUsize,
 }
 
 /// A mounted socket: handler, channel routes, PubSub and config. Cheap to clone.
@@ -258,7 +260,9 @@ impl<S: UserSocket> SocketEndpoint<S> {
     pub fn with_config(handler: S, pubsub: PubSub, config: SocketConfig) -> Self {
         let mut routes = ChannelRoutes::default();
         handler.channels(&mut routes);
-        SocketEndpoint { inner: Arc::new(EndpointInner { handler, routes, pubsub, config }) }
+        let (drain, _) = tokio::sync::watch::channel(false);
+        let connections = AtomicUsize::new(0);
+        SocketEndpoint { inner: Arc::new(EndpointInner { handler, routes, pubsub, config, drain, connections }) }
     }
 
     /// The configuration.
@@ -281,14 +285,34 @@ impl<S: UserSocket> SocketEndpoint<S> {
         &self.inner.handler
     }
 
+    /// Live connections (states not yet dropped).
+    pub fn connection_count(&self) -> usize {
+        self.inner.connections.load(Ordering::Acquire)
+    }
+
+    /// Close every connection with code 1012 ("service restart": clients reconnect, ideally
+    /// to another node) and refuse new ones. For graceful shutdown; wait for
+    /// [`connection_count`](Self::connection_count) to reach 0.
+    pub fn drain(&self) {
+        self.inner.drain.send_replace(true);
+    }
+
+    /// True once [`drain`](Self::drain) was called.
+    pub fn is_draining(&self) -> bool {
+        *self.inner.drain.borrow()
+    }
+
     /// Run `connect` and build the connection's state (transport independent). A panic in
-    /// `connect` is a refusal.
+    /// `connect` is a refusal, and so is any connect while draining.
     pub async fn connect(
         &self,
         params: &Params,
         info: &ConnectInfo,
         serializer: Serializer,
     ) -> Result<SocketState<S>, Refused> {
+        if self.is_draining() {
+            return Err(Refused::new("endpoint is draining"));
+        }
         let assigns = AssertUnwindSafe(self.inner.handler.connect(params, info))
             .catch_unwind()
             .await
@@ -445,6 +469,7 @@ impl<S: UserSocket> SocketState<S> {
         if let Some(id) = &id {
             endpoint.pubsub.subscribe_with(sub_id, id, subscriber.clone());
         }
+        endpoint.connections.fetch_add(1, Ordering::AcqRel);
         SocketState {
             endpoint,
             assigns: Arc::new(assigns),
@@ -483,6 +508,11 @@ impl<S: UserSocket> SocketState<S> {
     /// A sender into this connection's mailbox (e.g. to close it from elsewhere).
     pub fn mailbox(&self) -> mpsc::UnboundedSender<SocketEvent> {
         self.tx.clone()
+    }
+
+    /// A receiver that changes to `true` when the endpoint starts draining.
+    pub fn drain_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.endpoint.drain.subscribe()
     }
 
     /// Take the mailbox receiver (once; the transport loop owns it).
@@ -766,6 +796,7 @@ impl<S: UserSocket> SocketState<S> {
 
 impl<S: UserSocket> Drop for SocketState<S> {
     fn drop(&mut self) {
+        self.endpoint.connections.fetch_sub(1, Ordering::AcqRel);
         for topic in self.channels.keys() {
             self.endpoint.pubsub.unsubscribe(self.sub_id, topic);
         }

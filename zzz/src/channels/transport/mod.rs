@@ -57,7 +57,8 @@ pub trait Transport: Send {
 /// Drive one connection until it ends, then run every channel's `terminate`.
 ///
 /// `timeout` closes a silent client (1001 "heartbeat timeout"); `write_timeout` drops a client
-/// that does not take its frames.
+/// that does not take its frames; [`SocketEndpoint::drain`](crate::channels::SocketEndpoint::drain)
+/// closes it with 1012.
 pub async fn run<S: UserSocket, T: Transport>(
     mut state: SocketState<S>,
     mut transport: T,
@@ -70,6 +71,12 @@ pub async fn run<S: UserSocket, T: Transport>(
     };
     let idle = tokio::time::sleep(timeout);
     tokio::pin!(idle);
+    let mut drain = state.drain_signal();
+    if *drain.borrow_and_update() {
+        transport.close(CloseReason::new(1012, "server draining")).await;
+        state.shutdown().await;
+        return;
+    }
     loop {
         let out = state.take_output();
         if !out.is_empty() {
@@ -106,6 +113,10 @@ pub async fn run<S: UserSocket, T: Transport>(
                 SocketEvent::Broadcast(b) if state.fastlane(&b) => {}
                 event => Box::pin(state.handle_event(event)).await,
             },
+            Ok(()) = drain.changed() => {
+                transport.close(CloseReason::new(1012, "server draining")).await;
+                break;
+            }
             () = &mut idle => {
                 tracing::info!(socket_id = ?state.id(), "closing socket: no message within {timeout:?}");
                 transport.close(CloseReason::new(1001, "heartbeat timeout")).await;
