@@ -111,7 +111,9 @@ pub enum TerminateReason {
 /// Callbacks of the channels of one connection run one at a time on the connection's task:
 /// keep them short, and spawn long work, sending its result back with [`ChannelHandle`].
 pub trait Channel<A: Send + Sync + 'static>: Send + 'static {
-    /// Authorize a join of `topic` with the client's payload.
+    /// Authorize a join of `topic` with the client's payload. The channel is already
+    /// subscribed to `topic` while this runs; pushes made here reach the client right after
+    /// the join reply, so the initial state (e.g. `presence_state`) can be pushed from here.
     fn join(
         &mut self,
         topic: &str,

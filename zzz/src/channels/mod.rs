@@ -9,6 +9,17 @@
 //! - [`transport::websocket`]: the WebSocket transport (`/socket/websocket`).
 //! - [`testing`]: an in-process client for tests.
 //!
+//! Mounting (what a server or router does for `socket "/socket" => UserSocket`):
+//! - `GET /socket/websocket`: [`transport::websocket::upgrade`]`(&endpoint, &parts, peer)` →
+//!   on `Err(response)` send that 400/403; on `Ok(upgrade)` send `upgrade.response()` (101),
+//!   then run `upgrade.serve(io)` on the upgraded stream (any `AsyncRead + AsyncWrite`), in its
+//!   own task.
+//! - `GET|POST|OPTIONS /socket/longpoll` (optional fallback): keep one
+//!   [`transport::longpoll::LongPoll`] per endpoint and answer each request with
+//!   `longpoll.handle(&parts, body, peer).await`.
+//! - On shutdown: [`SocketEndpoint::drain`], then wait for
+//!   [`SocketEndpoint::connection_count`] to reach 0.
+//!
 //! Protocol: V2 JSON `[join_ref, ref, topic, event, payload]`, V1 JSON objects and V2 binary
 //! frames, chosen by `vsn`; `phx_join` / `phx_reply` / `phx_leave` / `phx_close` /
 //! `phx_error`; heartbeats on topic `phoenix`; duplicate joins close the old channel
