@@ -610,3 +610,37 @@ async fn drain_closes_every_connection_with_1012_and_refuses_new_ones() {
     assert!(handler.log().contains(&"terminate room:d Closed".to_string()));
     assert_eq!(TestClient::connect(&ep, &[("user", "carol")]).await.unwrap_err().reason, "endpoint is draining");
 }
+
+#[test]
+fn origin_checks() {
+    use zzz::channels::CheckOrigin;
+    use zzz::channels::transport::websocket::origin_allowed;
+    let same = CheckOrigin::SameHost;
+    assert!(origin_allowed(&same, "http://localhost:4000", Some("localhost:4000")));
+    assert!(origin_allowed(&same, "https://LOCALHOST", Some("localhost:4000")));
+    assert!(!origin_allowed(&same, "https://evil.com", Some("localhost:4000")));
+    assert!(!origin_allowed(&same, "null", Some("localhost")));
+    assert!(!origin_allowed(&same, "http://localhost", None));
+    let list = CheckOrigin::List(vec!["https://example.com".into(), "//*.other.com".into(), "//plain.org".into()]);
+    assert!(origin_allowed(&list, "https://example.com", None));
+    assert!(!origin_allowed(&list, "http://example.com", None), "scheme must match");
+    assert!(origin_allowed(&list, "https://a.other.com", None));
+    assert!(origin_allowed(&list, "http://a.b.other.com:8080", None));
+    assert!(!origin_allowed(&list, "https://other.com", None), "the wildcard needs a subdomain");
+    assert!(!origin_allowed(&list, "https://evilother.com", None));
+    assert!(origin_allowed(&list, "http://plain.org", None));
+    assert!(origin_allowed(&CheckOrigin::Disabled, "https://anything.example", None));
+}
+
+#[test]
+fn auth_token_decoding() {
+    use zzz::channels::transport::websocket::auth_token_from_protocols;
+    // "a?b>c" is "YT9iPmM=" in standard base64 and "YT9iPmM" url-safe unpadded
+    assert_eq!(auth_token_from_protocols("phoenix, base64url.bearer.phx.YT9iPmM").unwrap().as_deref(), Some("a?b>c"));
+    assert_eq!(auth_token_from_protocols("phoenix,base64url.bearer.phx.YT9iPmM=").unwrap().as_deref(), Some("a?b>c"));
+    // "\u{fb}\u{ff}" style bytes: "+/" vs "-_" alphabets
+    assert_eq!(auth_token_from_protocols("base64url.bearer.phx.Pz8_").unwrap().as_deref(), Some("???"));
+    assert_eq!(auth_token_from_protocols("base64url.bearer.phx.Pz8/").unwrap().as_deref(), Some("???"));
+    assert_eq!(auth_token_from_protocols("phoenix").unwrap(), None);
+    assert!(auth_token_from_protocols("base64url.bearer.phx.@@@").is_err());
+}

@@ -58,6 +58,7 @@ const AUTH_TOKEN_HEADER: &str = "x-phoenix-authtoken";
 const MAX_BATCH: usize = 100;
 
 struct Session {
+    token: String,
     to_socket: mpsc::UnboundedSender<Incoming>,
     outbox: Mutex<VecDeque<String>>,
     notify: Notify,
@@ -190,15 +191,6 @@ impl<S: UserSocket> LongPoll<S> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token).cloned()
     }
 
-    fn token_of(&self, session: &Arc<Session>) -> Option<String> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|(_, s)| Arc::ptr_eq(s, session))
-            .map(|(t, _)| t.clone())
-    }
-
     /// Handle one `/socket/longpoll` request (the body is only read for `POST`).
     pub async fn handle(&self, parts: &http::request::Parts, body: Bytes, peer_addr: Option<SocketAddr>) -> Response<String> {
         let config = self.endpoint.config();
@@ -260,6 +252,7 @@ impl<S: UserSocket> LongPoll<S> {
         let token = random_token();
         let (to_socket, rx) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
+            token: token.clone(),
             to_socket,
             outbox: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
@@ -273,7 +266,7 @@ impl<S: UserSocket> LongPoll<S> {
     }
 
     async fn poll(&self, session: Arc<Session>) -> Response<String> {
-        let Some(token) = self.token_of(&session) else { return status(410) };
+        let token = session.token.clone();
         // a poll counts as activity for the idle timeout (longpoll clients send no heartbeats)
         let _ = session.to_socket.send(Incoming::Activity);
         let deadline = tokio::time::Instant::now() + self.window;
