@@ -54,6 +54,12 @@ pub trait Transport: Send {
     fn close(&mut self, reason: CloseReason) -> impl Future<Output = ()> + Send;
 }
 
+/// Send a close, giving up after `write_timeout` (a client that does not read cannot hold
+/// the connection open).
+async fn close<T: Transport>(transport: &mut T, reason: CloseReason, write_timeout: std::time::Duration) {
+    let _ = tokio::time::timeout(write_timeout, transport.close(reason)).await;
+}
+
 /// Drive one connection until it ends, then run every channel's `terminate`.
 ///
 /// `timeout` closes a silent client (1001 "heartbeat timeout"); `write_timeout` drops a client
@@ -73,7 +79,7 @@ pub async fn run<S: UserSocket, T: Transport>(
     tokio::pin!(idle);
     let mut drain = state.drain_signal();
     if *drain.borrow_and_update() {
-        transport.close(CloseReason::new(1012, "server draining")).await;
+        close(&mut transport, CloseReason::new(1012, "server draining"), write_timeout).await;
         state.shutdown().await;
         return;
     }
@@ -90,7 +96,7 @@ pub async fn run<S: UserSocket, T: Transport>(
             }
         }
         if let Some(reason) = state.take_close() {
-            transport.close(reason).await;
+            close(&mut transport, reason, write_timeout).await;
             break;
         }
         tokio::select! {
@@ -105,7 +111,7 @@ pub async fn run<S: UserSocket, T: Transport>(
                 Incoming::Closed => break,
                 Incoming::Violation(reason) => {
                     tracing::warn!(code = reason.code, "closing socket: {}", reason.reason);
-                    transport.close(reason).await;
+                    close(&mut transport, reason, write_timeout).await;
                     break;
                 }
             },
@@ -114,12 +120,12 @@ pub async fn run<S: UserSocket, T: Transport>(
                 event => Box::pin(state.handle_event(event)).await,
             },
             Ok(()) = drain.changed() => {
-                transport.close(CloseReason::new(1012, "server draining")).await;
+                close(&mut transport, CloseReason::new(1012, "server draining"), write_timeout).await;
                 break;
             }
             () = &mut idle => {
                 tracing::info!(socket_id = ?state.id(), "closing socket: no message within {timeout:?}");
-                transport.close(CloseReason::new(1001, "heartbeat timeout")).await;
+                close(&mut transport, CloseReason::new(1001, "heartbeat timeout"), write_timeout).await;
                 break;
             }
         }
