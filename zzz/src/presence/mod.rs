@@ -118,10 +118,13 @@ impl Presence {
     /// A tracker that publishes diffs on `pubsub`.
     pub fn new(pubsub: PubSub) -> Presence {
         static INSTANCE: AtomicU64 = AtomicU64::new(0);
+        // node name + process + start time + instance: unique per incarnation even when two
+        // containers share a node name and pid
         let replica = format!(
-            "{}:{}:{}",
+            "{}:{}:{:x}:{}",
             pubsub.node_name(),
             std::process::id(),
+            now_nanos(),
             INSTANCE.fetch_add(1, Ordering::Relaxed)
         );
         let node_hash = replica.bytes().fold(0u16, |h, b| h.wrapping_mul(31).wrapping_add(b as u16));
