@@ -160,6 +160,9 @@ fn require_tool(name: &str) {
 }
 
 fn npm_ci_if_needed(dir: &PathBuf) {
+    // both phoenix.js tests may get here at once; one `npm ci` at a time
+    static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = NPM.lock().unwrap_or_else(|e| e.into_inner());
     if dir.join("node_modules/phoenix/package.json").exists() && dir.join("node_modules/ws/package.json").exists() {
         return;
     }
