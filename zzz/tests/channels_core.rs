@@ -27,30 +27,58 @@ fn v2_golden_frames() {
     let e = Payload::empty();
     let text = |f: Frame| f.as_text().unwrap().to_owned();
     assert_eq!(
-        text(s.encode_reply(Some("1"), Some("1"), "room:lobby", Status::Ok, &e).unwrap()),
+        text(
+            s.encode_reply(Some("1"), Some("1"), "room:lobby", Status::Ok, &e)
+                .unwrap()
+        ),
         r#"["1","1","room:lobby","phx_reply",{"status":"ok","response":{}}]"#
     );
     assert_eq!(
-        text(s.encode_reply(None, Some("5"), "phoenix", Status::Ok, &e).unwrap()),
+        text(
+            s.encode_reply(None, Some("5"), "phoenix", Status::Ok, &e)
+                .unwrap()
+        ),
         r#"[null,"5","phoenix","phx_reply",{"status":"ok","response":{}}]"#
     );
     assert_eq!(
-        text(s.encode_reply(Some("1"), Some("1"), "room:lobby", Status::Error, &json!({"reason":"unauthorized"}).into()).unwrap()),
+        text(
+            s.encode_reply(
+                Some("1"),
+                Some("1"),
+                "room:lobby",
+                Status::Error,
+                &json!({"reason":"unauthorized"}).into()
+            )
+            .unwrap()
+        ),
         r#"["1","1","room:lobby","phx_reply",{"status":"error","response":{"reason":"unauthorized"}}]"#
     );
     assert_eq!(
-        text(s.encode_broadcast("room:lobby", "new_msg", &json!({"body":"hi"}).into()).unwrap()),
+        text(
+            s.encode_broadcast("room:lobby", "new_msg", &json!({"body":"hi"}).into())
+                .unwrap()
+        ),
         r#"[null,null,"room:lobby","new_msg",{"body":"hi"}]"#
     );
     assert_eq!(
-        text(s.encode_push(Some("1"), Some("1"), "room:lobby", "phx_close", &e).unwrap()),
+        text(
+            s.encode_push(Some("1"), Some("1"), "room:lobby", "phx_close", &e)
+                .unwrap()
+        ),
         r#"["1","1","room:lobby","phx_close",{}]"#
     );
     assert_eq!(
-        text(s.encode_push(Some("3"), None, "room:lobby", "presence_state", &e).unwrap()),
+        text(
+            s.encode_push(Some("3"), None, "room:lobby", "presence_state", &e)
+                .unwrap()
+        ),
         r#"["3",null,"room:lobby","presence_state",{}]"#
     );
-    let m = s.decode(&Frame::text(r#"["1","1","room:lobby","phx_join",{"token":"t"}]"#)).unwrap();
+    let m = s
+        .decode(&Frame::text(
+            r#"["1","1","room:lobby","phx_join",{"token":"t"}]"#,
+        ))
+        .unwrap();
     assert_eq!(
         m,
         Message {
@@ -66,37 +94,100 @@ fn v2_golden_frames() {
 #[test]
 fn v1_golden_frames() {
     let s = Serializer::V1;
-    let f = s.encode_reply(Some("1"), Some("2"), "room:lobby", Status::Ok, &Payload::empty()).unwrap();
+    let f = s
+        .encode_reply(
+            Some("1"),
+            Some("2"),
+            "room:lobby",
+            Status::Ok,
+            &Payload::empty(),
+        )
+        .unwrap();
     let v: Value = serde_json::from_str(f.as_text().unwrap()).unwrap();
-    assert_eq!(v, json!({"topic":"room:lobby","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"2"}));
+    assert_eq!(
+        v,
+        json!({"topic":"room:lobby","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"2"})
+    );
     assert!(v.get("join_ref").is_none(), "V1 frames carry no join_ref");
-    let b: Value = serde_json::from_str(s.encode_broadcast("t", "e", &json!({"a":1}).into()).unwrap().as_text().unwrap()).unwrap();
-    assert_eq!(b, json!({"topic":"t","event":"e","payload":{"a":1},"ref":null}));
-    let m = s.decode(&Frame::text(r#"{"topic":"room:1","event":"phx_join","payload":{},"ref":"1"}"#)).unwrap();
-    assert_eq!((m.topic.as_str(), m.event.as_str(), m.ref_.as_deref(), m.join_ref), ("room:1", "phx_join", Some("1"), None));
-    assert!(s.decode(&Frame::Binary(Bytes::from_static(b"\0\0\0\0\0"))).is_err());
-    assert!(s.encode_push(None, None, "t", "e", &Payload::Binary(Bytes::from_static(b"x"))).is_err());
+    let b: Value = serde_json::from_str(
+        s.encode_broadcast("t", "e", &json!({"a":1}).into())
+            .unwrap()
+            .as_text()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        b,
+        json!({"topic":"t","event":"e","payload":{"a":1},"ref":null})
+    );
+    let m = s
+        .decode(&Frame::text(
+            r#"{"topic":"room:1","event":"phx_join","payload":{},"ref":"1"}"#,
+        ))
+        .unwrap();
+    assert_eq!(
+        (
+            m.topic.as_str(),
+            m.event.as_str(),
+            m.ref_.as_deref(),
+            m.join_ref
+        ),
+        ("room:1", "phx_join", Some("1"), None)
+    );
+    assert!(
+        s.decode(&Frame::Binary(Bytes::from_static(b"\0\0\0\0\0")))
+            .is_err()
+    );
+    assert!(
+        s.encode_push(
+            None,
+            None,
+            "t",
+            "e",
+            &Payload::Binary(Bytes::from_static(b"x"))
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn v2_binary_frames() {
     let s = Serializer::V2;
     let data = Payload::Binary(Bytes::from_static(b"\x01\x02"));
-    let push = s.encode_push(Some("12"), Some("99"), "room:a", "ev", &data).unwrap();
+    let push = s
+        .encode_push(Some("12"), Some("99"), "room:a", "ev", &data)
+        .unwrap();
     assert_eq!(push.as_bytes(), b"\x00\x02\x06\x0212room:aev\x01\x02");
-    let reply = s.encode_reply(Some("12"), Some("13"), "room:a", Status::Ok, &data).unwrap();
-    assert_eq!(reply.as_bytes(), b"\x01\x02\x02\x06\x021213room:aok\x01\x02");
+    let reply = s
+        .encode_reply(Some("12"), Some("13"), "room:a", Status::Ok, &data)
+        .unwrap();
+    assert_eq!(
+        reply.as_bytes(),
+        b"\x01\x02\x02\x06\x021213room:aok\x01\x02"
+    );
     let bc = s.encode_broadcast("room:a", "ev", &data).unwrap();
     assert_eq!(bc.as_bytes(), b"\x02\x06\x02room:aev\x01\x02");
     // client push: kind 0 with a ref
-    let m = s.decode(&Frame::Binary(Bytes::from_static(b"\x00\x01\x01\x06\x061\x32room:abinary\xff\x00"))).unwrap();
+    let m = s
+        .decode(&Frame::Binary(Bytes::from_static(
+            b"\x00\x01\x01\x06\x061\x32room:abinary\xff\x00",
+        )))
+        .unwrap();
     assert_eq!(m.join_ref.as_deref(), Some("1"));
     assert_eq!(m.ref_.as_deref(), Some("2"));
     assert_eq!(m.topic, "room:a");
     assert_eq!(m.event, "binary");
     assert_eq!(m.payload, Payload::Binary(Bytes::from_static(b"\xff\x00")));
-    for bad in [&b"\x00\x01"[..], b"\x01\x00\x00\x00\x00", b"\x00\x09\x00\x00\x00abc"] {
-        assert!(s.decode(&Frame::Binary(Bytes::copy_from_slice(bad))).is_err(), "{bad:?} must not decode");
+    for bad in [
+        &b"\x00\x01"[..],
+        b"\x01\x00\x00\x00\x00",
+        b"\x00\x09\x00\x00\x00abc",
+    ] {
+        assert!(
+            s.decode(&Frame::Binary(Bytes::copy_from_slice(bad)))
+                .is_err(),
+            "{bad:?} must not decode"
+        );
     }
     let long = "x".repeat(256);
     assert!(s.encode_broadcast(&long, "e", &data).is_err());
@@ -104,7 +195,14 @@ fn v2_binary_frames() {
 
 #[test]
 fn malformed_v2_text_is_a_decode_error() {
-    for bad in ["", "{}", "[1,2,3]", r#"[null,"1",5,"e",{}]"#, r#"[null,"1","t","e"]"#, "not json"] {
+    for bad in [
+        "",
+        "{}",
+        "[1,2,3]",
+        r#"[null,"1",5,"e",{}]"#,
+        r#"[null,"1","t","e"]"#,
+        "not json",
+    ] {
         let err = Serializer::V2.decode(&Frame::text(bad)).unwrap_err();
         assert!(err.to_string().contains("malformed message"), "{err}");
     }
@@ -126,7 +224,11 @@ fn fastlane_encodes_once_per_serializer() {
     let b = Broadcast::new("room:1", "new_msg", json!({"body": "x"}));
     let a1 = b.encoded(Serializer::V2).unwrap().clone();
     let a2 = b.encoded(Serializer::V2).unwrap().clone();
-    assert_eq!(a1.as_bytes().as_ptr(), a2.as_bytes().as_ptr(), "same bytes shared");
+    assert_eq!(
+        a1.as_bytes().as_ptr(),
+        a2.as_bytes().as_ptr(),
+        "same bytes shared"
+    );
     let v1 = b.encoded(Serializer::V1).unwrap();
     assert_ne!(v1.as_bytes(), a1.as_bytes());
 }
@@ -138,64 +240,113 @@ async fn connect_refused_without_user() {
     let (ep, _) = endpoint();
     let err = TestClient::connect(&ep, &[]).await.unwrap_err();
     assert_eq!(err.reason, "user missing");
-    assert!(TestClient::connect(&ep, &[("user", "a"), ("token", "bad")]).await.is_err());
+    assert!(
+        TestClient::connect(&ep, &[("user", "a"), ("token", "bad")])
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn join_refused_unmatched_and_heartbeat() {
     let (ep, _) = endpoint();
-    let mut c = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
-    assert_eq!(c.join("room:lobby", json!({"presence": false})).await.unwrap(), json!({"joined": "room:lobby"}));
-    assert_eq!(c.join("room:secret", json!({})).await.unwrap_err(), json!({"reason": "unauthorized"}));
+    let mut c = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
+    assert_eq!(
+        c.join("room:lobby", json!({"presence": false}))
+            .await
+            .unwrap(),
+        json!({"joined": "room:lobby"})
+    );
+    assert_eq!(
+        c.join("room:secret", json!({})).await.unwrap_err(),
+        json!({"reason": "unauthorized"})
+    );
     // unmatched topic: error reply with a null join_ref
     c.send(Some("77"), Some("77"), "nope:1", "phx_join", json!({}));
     let m = c.receive().await.unwrap();
     assert_eq!(m.join_ref, None);
     assert_eq!(m.ref_.as_deref(), Some("77"));
-    assert_eq!(m.payload, json!({"status": "error", "response": {"reason": "unmatched topic"}}).into());
+    assert_eq!(
+        m.payload,
+        json!({"status": "error", "response": {"reason": "unmatched topic"}}).into()
+    );
     // heartbeat
     let r = c.heartbeat();
     let m = c.receive().await.unwrap();
-    assert_eq!((m.join_ref, m.ref_.as_deref(), m.topic.as_str()), (None, Some(r.as_str()), "phoenix"));
+    assert_eq!(
+        (m.join_ref, m.ref_.as_deref(), m.topic.as_str()),
+        (None, Some(r.as_str()), "phoenix")
+    );
     assert_eq!(m.payload, json!({"status": "ok", "response": {}}).into());
     // push to a topic that is not joined
     let r = c.push("room:other", "new_msg", json!({"body": "x"}));
-    assert_eq!(c.assert_reply(&r, "error").await, json!({"reason": "unmatched topic"}));
+    assert_eq!(
+        c.assert_reply(&r, "error").await,
+        json!({"reason": "unmatched topic"})
+    );
 }
 
 #[tokio::test]
 async fn push_reply_broadcast_and_broadcast_from() {
     let (ep, _) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     let mut b = TestClient::connect(&ep, &[("user", "bob")]).await.unwrap();
     a.join("room:1", json!({"presence": false})).await.unwrap();
     b.join("room:1", json!({"presence": false})).await.unwrap();
     let r = a.push("room:1", "new_msg", json!({"body": "hello"}));
     assert_eq!(a.assert_reply(&r, "ok").await, json!({}));
-    assert_eq!(a.assert_broadcast("room:1", "new_msg").await, json!({"user": "alice", "body": "hello"}));
-    assert_eq!(b.assert_broadcast("room:1", "new_msg").await, json!({"user": "alice", "body": "hello"}));
+    assert_eq!(
+        a.assert_broadcast("room:1", "new_msg").await,
+        json!({"user": "alice", "body": "hello"})
+    );
+    assert_eq!(
+        b.assert_broadcast("room:1", "new_msg").await,
+        json!({"user": "alice", "body": "hello"})
+    );
     let r = a.push("room:1", "new_msg", json!({"body": ""}));
-    assert_eq!(a.assert_reply(&r, "error").await, json!({"reason": "empty"}));
+    assert_eq!(
+        a.assert_reply(&r, "error").await,
+        json!({"reason": "empty"})
+    );
     let r = a.push("room:1", "ping", json!({"x": [1, 2]}));
     assert_eq!(a.assert_reply(&r, "ok").await, json!({"x": [1, 2]}));
     // broadcast_from skips the sender
     let r = a.push("room:1", "shout_from", json!({"s": 1}));
     a.assert_reply(&r, "ok").await;
     assert_eq!(b.assert_broadcast("room:1", "shout").await, json!({"s": 1}));
-    a.refute_message("room:1", "shout", Duration::from_millis(100)).await;
+    a.refute_message("room:1", "shout", Duration::from_millis(100))
+        .await;
     // push during handle_in comes before the reply
     let r = a.push("room:1", "push_me", json!({"p": 1}));
     let first = a.receive().await.unwrap();
-    assert_eq!((first.event.as_str(), first.ref_.as_deref(), first.join_ref.is_some()), ("pushed", None, true));
+    assert_eq!(
+        (
+            first.event.as_str(),
+            first.ref_.as_deref(),
+            first.join_ref.is_some()
+        ),
+        ("pushed", None, true)
+    );
     assert_eq!(a.assert_reply(&r, "ok").await, json!({"pushed": true}));
     // unknown event and non-object payload
     let r = a.push("room:1", "what", json!({}));
-    assert_eq!(a.assert_reply(&r, "error").await, json!({"reason": "unhandled event \"what\""}));
+    assert_eq!(
+        a.assert_reply(&r, "error").await,
+        json!({"reason": "unhandled event \"what\""})
+    );
     let r = a.push("room:1", "ping", json!([1, 2]));
-    assert_eq!(a.assert_reply(&r, "error").await, json!({"reason": "payload must be a JSON object"}));
+    assert_eq!(
+        a.assert_reply(&r, "error").await,
+        json!({"reason": "payload must be a JSON object"})
+    );
     // noreply, then a late reply through a ChannelHandle and a push
     let r = a.push("room:1", "noreply", json!({}));
-    a.refute_message("room:1", "phx_reply", Duration::from_millis(50)).await;
+    a.refute_message("room:1", "phx_reply", Duration::from_millis(50))
+        .await;
     let _ = r;
     let r = a.push("room:1", "later", json!({}));
     assert_eq!(a.assert_reply(&r, "ok").await, json!({"later": true}));
@@ -205,17 +356,37 @@ async fn push_reply_broadcast_and_broadcast_from() {
 #[tokio::test]
 async fn leave_replies_then_closes_and_terminates() {
     let (ep, handler) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     a.join("room:1", json!({"presence": false})).await.unwrap();
     assert_eq!(ep.pubsub().subscriber_count("room:1"), 1);
     a.send(Some("1"), Some("9"), "room:1", "phx_leave", json!({}));
     let reply = a.receive().await.unwrap();
-    assert_eq!((reply.event.as_str(), reply.join_ref.as_deref(), reply.ref_.as_deref()), ("phx_reply", Some("1"), Some("9")));
+    assert_eq!(
+        (
+            reply.event.as_str(),
+            reply.join_ref.as_deref(),
+            reply.ref_.as_deref()
+        ),
+        ("phx_reply", Some("1"), Some("9"))
+    );
     let close = a.receive().await.unwrap();
-    assert_eq!((close.event.as_str(), close.join_ref.as_deref(), close.ref_.as_deref()), ("phx_close", Some("1"), Some("1")));
+    assert_eq!(
+        (
+            close.event.as_str(),
+            close.join_ref.as_deref(),
+            close.ref_.as_deref()
+        ),
+        ("phx_close", Some("1"), Some("1"))
+    );
     assert_eq!(close.payload, Payload::empty());
     assert_eq!(ep.pubsub().subscriber_count("room:1"), 0);
-    assert!(handler.log().contains(&"terminate room:1 Left".to_string()), "{:?}", handler.log());
+    assert!(
+        handler.log().contains(&"terminate room:1 Left".to_string()),
+        "{:?}",
+        handler.log()
+    );
     // leaving a topic that is not joined is fine
     let out = a.leave("room:none").await;
     assert_eq!(out, json!({}));
@@ -224,37 +395,76 @@ async fn leave_replies_then_closes_and_terminates() {
 #[tokio::test]
 async fn duplicate_join_closes_old_channel_first() {
     let (ep, handler) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
-    a.send(Some("1"), Some("1"), "room:1", "phx_join", json!({"presence": false}));
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
+    a.send(
+        Some("1"),
+        Some("1"),
+        "room:1",
+        "phx_join",
+        json!({"presence": false}),
+    );
     a.assert_reply("1", "ok").await;
-    a.send(Some("2"), Some("2"), "room:1", "phx_join", json!({"presence": false}));
+    a.send(
+        Some("2"),
+        Some("2"),
+        "room:1",
+        "phx_join",
+        json!({"presence": false}),
+    );
     let close = a.receive().await.unwrap();
-    assert_eq!((close.event.as_str(), close.join_ref.as_deref()), ("phx_close", Some("1")));
+    assert_eq!(
+        (close.event.as_str(), close.join_ref.as_deref()),
+        ("phx_close", Some("1"))
+    );
     let reply = a.receive().await.unwrap();
-    assert_eq!((reply.event.as_str(), reply.join_ref.as_deref(), reply.ref_.as_deref()), ("phx_reply", Some("2"), Some("2")));
-    assert!(handler.log().contains(&"terminate room:1 DuplicateJoin".to_string()));
+    assert_eq!(
+        (
+            reply.event.as_str(),
+            reply.join_ref.as_deref(),
+            reply.ref_.as_deref()
+        ),
+        ("phx_reply", Some("2"), Some("2"))
+    );
+    assert!(
+        handler
+            .log()
+            .contains(&"terminate room:1 DuplicateJoin".to_string())
+    );
     // a message with the stale join_ref is ignored; the current one and nil work
     a.send(Some("1"), Some("3"), "room:1", "ping", json!({}));
-    a.refute_message("room:1", "phx_reply", Duration::from_millis(100)).await;
+    a.refute_message("room:1", "phx_reply", Duration::from_millis(100))
+        .await;
     a.send(Some("2"), Some("4"), "room:1", "ping", json!({"n": 4}));
     assert_eq!(a.assert_reply("4", "ok").await, json!({"n": 4}));
     a.send(None, Some("5"), "room:1", "ping", json!({"n": 5}));
     assert_eq!(a.assert_reply("5", "ok").await, json!({"n": 5}));
     // a stale leave is ignored too
     a.send(Some("1"), Some("6"), "room:1", "phx_leave", json!({}));
-    a.refute_message("room:1", "phx_close", Duration::from_millis(100)).await;
+    a.refute_message("room:1", "phx_close", Duration::from_millis(100))
+        .await;
     assert_eq!(ep.pubsub().subscriber_count("room:1"), 1);
 }
 
 #[tokio::test]
 async fn panic_in_channel_is_isolated() {
     let (ep, _) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     a.join("room:1", json!({"presence": false})).await.unwrap();
     a.join("room:2", json!({"presence": false})).await.unwrap();
     a.push("room:1", "boom", json!({}));
     let err = a.receive().await.unwrap();
-    assert_eq!((err.event.as_str(), err.join_ref.as_deref(), err.ref_.as_deref()), ("phx_error", Some("1"), Some("1")));
+    assert_eq!(
+        (
+            err.event.as_str(),
+            err.join_ref.as_deref(),
+            err.ref_.as_deref()
+        ),
+        ("phx_error", Some("1"), Some("1"))
+    );
     assert_eq!(err.payload, json!({"reason": "channel_crash"}).into());
     assert_eq!(ep.pubsub().subscriber_count("room:1"), 0);
     // the other channel and the socket still work
@@ -265,17 +475,28 @@ async fn panic_in_channel_is_isolated() {
     // the crashed topic can be joined again
     a.join("room:1", json!({"presence": false})).await.unwrap();
     // a crash inside join is an error reply
-    assert_eq!(a.join("room:crash", json!({})).await.unwrap_err(), json!({"reason": "join crashed"}));
+    assert_eq!(
+        a.join("room:crash", json!({})).await.unwrap_err(),
+        json!({"reason": "join crashed"})
+    );
     assert_eq!(ep.pubsub().subscriber_count("room:crash"), 0);
 }
 
 #[tokio::test]
 async fn too_many_channels() {
-    let (ep, _) = endpoint_with(SocketConfig { max_channels_per_transport: 2, ..Default::default() });
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let (ep, _) = endpoint_with(SocketConfig {
+        max_channels_per_transport: 2,
+        ..Default::default()
+    });
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     a.join("room:1", json!({"presence": false})).await.unwrap();
     a.join("room:2", json!({"presence": false})).await.unwrap();
-    assert_eq!(a.join("room:3", json!({})).await.unwrap_err(), json!({"reason": "too many channels joined"}));
+    assert_eq!(
+        a.join("room:3", json!({})).await.unwrap_err(),
+        json!({"reason": "too many channels joined"})
+    );
     // rejoining a joined topic is not a new channel
     a.join("room:2", json!({"presence": false})).await.unwrap();
 }
@@ -283,24 +504,39 @@ async fn too_many_channels() {
 #[tokio::test]
 async fn disconnect_broadcast_closes_with_1001() {
     let (ep, handler) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     let mut b = TestClient::connect(&ep, &[("user", "bob")]).await.unwrap();
     a.join("room:1", json!({"presence": false})).await.unwrap();
-    ep.pubsub().broadcast("user_socket:alice", "disconnect", json!({})).unwrap();
+    ep.pubsub()
+        .broadcast("user_socket:alice", "disconnect", json!({}))
+        .unwrap();
     let close = a.assert_closed().await;
     assert_eq!(close.code, 1001);
     let r = b.heartbeat();
     b.assert_reply(&r, "ok").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(handler.log().contains(&"terminate room:1 Closed".to_string()), "{:?}", handler.log());
+    assert!(
+        handler
+            .log()
+            .contains(&"terminate room:1 Closed".to_string()),
+        "{:?}",
+        handler.log()
+    );
     assert_eq!(ep.pubsub().subscriber_count("room:1"), 0);
     assert_eq!(ep.pubsub().subscriber_count("user_socket:alice"), 0);
 }
 
 #[tokio::test]
 async fn heartbeat_timeout_closes_socket() {
-    let (ep, _) = endpoint_with(SocketConfig { timeout: Duration::from_millis(300), ..Default::default() });
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let (ep, _) = endpoint_with(SocketConfig {
+        timeout: Duration::from_millis(300),
+        ..Default::default()
+    });
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     // keep it alive for a while with heartbeats
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -309,18 +545,27 @@ async fn heartbeat_timeout_closes_socket() {
     }
     a.set_timeout(Duration::from_secs(2));
     let close = a.assert_closed().await;
-    assert_eq!((close.code, close.reason.as_str()), (1001, "heartbeat timeout"));
+    assert_eq!(
+        (close.code, close.reason.as_str()),
+        (1001, "heartbeat timeout")
+    );
 }
 
 #[tokio::test]
 async fn malformed_frame_closes_only_that_socket() {
     let (ep, _) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     let mut b = TestClient::connect(&ep, &[("user", "bob")]).await.unwrap();
     a.send_frame(Frame::text("{not json"));
     let close = a.assert_closed().await;
     assert_eq!(close.code, 1007);
-    assert!(close.reason.contains("malformed message"), "{}", close.reason);
+    assert!(
+        close.reason.contains("malformed message"),
+        "{}",
+        close.reason
+    );
     let r = b.heartbeat();
     b.assert_reply(&r, "ok").await;
 }
@@ -328,34 +573,55 @@ async fn malformed_frame_closes_only_that_socket() {
 #[tokio::test]
 async fn intercepts_go_through_handle_out() {
     let (ep, _) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     let mut b = TestClient::connect(&ep, &[("user", "bob")]).await.unwrap();
     a.join("room:1", json!({"presence": false})).await.unwrap();
     b.join("room:1", json!({"presence": false})).await.unwrap();
     let r = a.push("room:1", "intercept_me", json!({"x": 1}));
     a.assert_reply(&r, "ok").await;
     // handle_out turns the broadcast into a per-client push
-    assert_eq!(a.assert_push("room:1", "intercepted").await, json!({"x": 1, "seen_by": "alice"}));
-    assert_eq!(b.assert_push("room:1", "intercepted").await, json!({"x": 1, "seen_by": "bob"}));
+    assert_eq!(
+        a.assert_push("room:1", "intercepted").await,
+        json!({"x": 1, "seen_by": "alice"})
+    );
+    assert_eq!(
+        b.assert_push("room:1", "intercepted").await,
+        json!({"x": 1, "seen_by": "bob"})
+    );
     a.push("room:1", "intercept_me", json!({"drop": true}));
-    b.refute_message("room:1", "intercepted", Duration::from_millis(100)).await;
+    b.refute_message("room:1", "intercepted", Duration::from_millis(100))
+        .await;
 }
 
 #[tokio::test]
 async fn stop_closes_the_channel() {
     let (ep, handler) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     a.join("room:1", json!({"presence": false})).await.unwrap();
     a.push("room:1", "stop", json!({}));
     let close = a.receive().await.unwrap();
-    assert_eq!((close.event.as_str(), close.join_ref.as_deref()), ("phx_close", Some("1")));
-    assert!(handler.log().iter().any(|l| l.starts_with("terminate room:1 Stopped")));
+    assert_eq!(
+        (close.event.as_str(), close.join_ref.as_deref()),
+        ("phx_close", Some("1"))
+    );
+    assert!(
+        handler
+            .log()
+            .iter()
+            .any(|l| l.starts_with("terminate room:1 Stopped"))
+    );
 }
 
 #[tokio::test]
 async fn binary_push_and_reply() {
     let (ep, _) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     a.join("room:1", json!({"presence": false})).await.unwrap();
     // [kind 0, jr_len, ref_len, topic_len, event_len, "1", "50", "room:1", "binary", payload]
     let mut f = vec![0u8, 1, 2, 6, 6];
@@ -363,23 +629,48 @@ async fn binary_push_and_reply() {
     f.extend_from_slice(&[1, 2, 3]);
     a.send_frame(Frame::Binary(f.into()));
     let push = a.receive().await.unwrap();
-    assert_eq!((push.event.as_str(), push.payload.clone()), ("binary_push", Payload::Binary(Bytes::from_static(&[3, 2, 1]))));
+    assert_eq!(
+        (push.event.as_str(), push.payload.clone()),
+        (
+            "binary_push",
+            Payload::Binary(Bytes::from_static(&[3, 2, 1]))
+        )
+    );
     assert_eq!(a.assert_reply("50", "ok").await, json!([3, 2, 1]));
 }
 
 #[tokio::test]
 async fn v1_serializer_through_the_state_machine() {
     let (ep, _) = endpoint();
-    let params = [("user".to_string(), "old".to_string())].into_iter().collect();
-    let mut st = ep.connect(&params, &ConnectInfo::default(), Serializer::V1).await.unwrap();
-    st.handle_frame(&Frame::text(r#"{"topic":"room:v1","event":"phx_join","payload":{"presence":false},"ref":"1"}"#)).await;
-    st.handle_frame(&Frame::text(r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"2"}"#)).await;
-    let out: Vec<Value> = st.take_output().iter().map(|f| serde_json::from_str(f.as_text().unwrap()).unwrap()).collect();
-    assert_eq!(out, vec![
-        json!({"topic":"room:v1","event":"phx_reply","payload":{"status":"ok","response":{"joined":"room:v1"}},"ref":"1"}),
-        json!({"topic":"phoenix","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"2"}),
-    ]);
-    st.handle_frame(&Frame::Binary(Bytes::from_static(b"\x00\x00\x00\x00\x00"))).await;
+    let params = [("user".to_string(), "old".to_string())]
+        .into_iter()
+        .collect();
+    let mut st = ep
+        .connect(&params, &ConnectInfo::default(), Serializer::V1)
+        .await
+        .unwrap();
+    st.handle_frame(&Frame::text(
+        r#"{"topic":"room:v1","event":"phx_join","payload":{"presence":false},"ref":"1"}"#,
+    ))
+    .await;
+    st.handle_frame(&Frame::text(
+        r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"2"}"#,
+    ))
+    .await;
+    let out: Vec<Value> = st
+        .take_output()
+        .iter()
+        .map(|f| serde_json::from_str(f.as_text().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        out,
+        vec![
+            json!({"topic":"room:v1","event":"phx_reply","payload":{"status":"ok","response":{"joined":"room:v1"}},"ref":"1"}),
+            json!({"topic":"phoenix","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":"2"}),
+        ]
+    );
+    st.handle_frame(&Frame::Binary(Bytes::from_static(b"\x00\x00\x00\x00\x00")))
+        .await;
     assert_eq!(st.take_close().unwrap().code, 1003);
 }
 
@@ -388,18 +679,29 @@ async fn v1_serializer_through_the_state_machine() {
 #[tokio::test]
 async fn presence_state_and_diffs() {
     let (ep, handler) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     a.join("room:p", json!({})).await.unwrap();
     let state = a.assert_push("room:p", "presence_state").await;
     assert_eq!(state["alice"]["metas"][0]["online_at"], json!(1));
-    let alice_ref = state["alice"]["metas"][0]["phx_ref"].as_str().unwrap().to_owned();
+    let alice_ref = state["alice"]["metas"][0]["phx_ref"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let diff = a.assert_broadcast("room:p", "presence_diff").await;
-    assert_eq!(diff["joins"]["alice"]["metas"][0]["phx_ref"], json!(alice_ref));
+    assert_eq!(
+        diff["joins"]["alice"]["metas"][0]["phx_ref"],
+        json!(alice_ref)
+    );
 
     let mut b = TestClient::connect(&ep, &[("user", "bob")]).await.unwrap();
     b.join("room:p", json!({})).await.unwrap();
     let state = b.assert_push("room:p", "presence_state").await;
-    assert_eq!(state.as_object().unwrap().keys().collect::<Vec<_>>(), vec!["alice", "bob"]);
+    assert_eq!(
+        state.as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["alice", "bob"]
+    );
     let diff = a.assert_broadcast("room:p", "presence_diff").await;
     assert_eq!(diff["joins"]["bob"]["metas"].as_array().unwrap().len(), 1);
     assert_eq!(diff["leaves"], json!({}));
@@ -418,7 +720,16 @@ async fn presence_state_and_diffs() {
     b.leave("room:p").await;
     let diff = a.assert_broadcast("room:p", "presence_diff").await;
     assert_eq!(diff["leaves"]["bob"]["metas"][0]["phx_ref"], new_ref);
-    assert_eq!(handler.presence.list("room:p").as_object().unwrap().keys().collect::<Vec<_>>(), vec!["alice"]);
+    assert_eq!(
+        handler
+            .presence
+            .list("room:p")
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        vec!["alice"]
+    );
 
     // a crash untracks too
     a.push("room:p", "boom", json!({}));
@@ -438,17 +749,26 @@ async fn pubsub_operations() {
     ps.broadcast("t", "e", json!({"n": 1})).unwrap();
     let m1 = s1.recv().await.unwrap();
     let m2 = s2.recv().await.unwrap();
-    assert!(Arc::ptr_eq(&m1, &m2), "one shared message for every subscriber");
+    assert!(
+        Arc::ptr_eq(&m1, &m2),
+        "one shared message for every subscriber"
+    );
     assert!(other.try_recv().is_none());
-    ps.broadcast_from(s1.id(), "t", "e", json!({"n": 2})).unwrap();
+    ps.broadcast_from(s1.id(), "t", "e", json!({"n": 2}))
+        .unwrap();
     assert_eq!(s2.recv().await.unwrap().payload, json!({"n": 2}).into());
     assert!(s1.try_recv().is_none());
     ps.local_broadcast("u", "e", json!({}));
     assert_eq!(other.recv().await.unwrap().topic, "u");
-    ps.direct_broadcast(ps.node_name(), "u", "direct", json!({})).unwrap();
+    ps.direct_broadcast(ps.node_name(), "u", "direct", json!({}))
+        .unwrap();
     assert_eq!(other.recv().await.unwrap().event, "direct");
-    ps.direct_broadcast("some-other-node", "u", "direct", json!({})).unwrap();
-    assert!(other.try_recv().is_none(), "the local adapter has no other nodes");
+    ps.direct_broadcast("some-other-node", "u", "direct", json!({}))
+        .unwrap();
+    assert!(
+        other.try_recv().is_none(),
+        "the local adapter has no other nodes"
+    );
     drop(s1);
     assert_eq!(ps.subscriber_count("t"), 1);
     ps.unsubscribe(s2.id(), "t");
@@ -508,12 +828,20 @@ fn crdt_merge_is_idempotent_and_commutative() {
         d.merge(delta);
     }
     let refs = |s: &State| {
-        let mut v: Vec<String> = s.list("room").iter().map(|(_, e)| e.meta["phx_ref"].as_str().unwrap().to_owned()).collect();
+        let mut v: Vec<String> = s
+            .list("room")
+            .iter()
+            .map(|(_, e)| e.meta["phx_ref"].as_str().unwrap().to_owned())
+            .collect();
         v.sort();
         v
     };
     assert_eq!(refs(&c), vec!["a2", "b1"]);
-    assert_eq!(refs(&d), vec!["a2", "b1"], "a late add of a removed dot must stay removed");
+    assert_eq!(
+        refs(&d),
+        vec!["a2", "b1"],
+        "a late add of a removed dot must stay removed"
+    );
     assert!(c.merge(&da1).is_empty());
 }
 
@@ -525,11 +853,17 @@ fn crdt_replica_down_and_full_transfer() {
     let mut b = State::new("b");
     let diff = b.merge(&a.full_delta());
     assert_eq!(diff.joins.len(), 2);
-    assert!(diff.joins.iter().all(|e| e.owner == 0), "remote entries have no local owner");
+    assert!(
+        diff.joins.iter().all(|e| e.owner == 0),
+        "remote entries have no local owner"
+    );
     let diff = b.replica_down("a");
     assert_eq!(diff.leaves.len(), 2);
     assert!(b.is_empty());
-    let t = Tag { replica: "a".into(), clock: 1 };
+    let t = Tag {
+        replica: "a".into(),
+        clock: 1,
+    };
     assert!(a.get(&t).is_some());
 }
 
@@ -593,7 +927,9 @@ mod fuzz {
 #[tokio::test]
 async fn drain_closes_every_connection_with_1012_and_refuses_new_ones() {
     let (ep, handler) = endpoint();
-    let mut a = TestClient::connect(&ep, &[("user", "alice")]).await.unwrap();
+    let mut a = TestClient::connect(&ep, &[("user", "alice")])
+        .await
+        .unwrap();
     let mut b = TestClient::connect(&ep, &[("user", "bob")]).await.unwrap();
     a.join("room:d", json!({"presence": false})).await.unwrap();
     assert_eq!(ep.connection_count(), 2);
@@ -607,8 +943,18 @@ async fn drain_closes_every_connection_with_1012_and_refuses_new_ones() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(ep.connection_count(), 0);
-    assert!(handler.log().contains(&"terminate room:d Closed".to_string()));
-    assert_eq!(TestClient::connect(&ep, &[("user", "carol")]).await.unwrap_err().reason, "endpoint is draining");
+    assert!(
+        handler
+            .log()
+            .contains(&"terminate room:d Closed".to_string())
+    );
+    assert_eq!(
+        TestClient::connect(&ep, &[("user", "carol")])
+            .await
+            .unwrap_err()
+            .reason,
+        "endpoint is draining"
+    );
 }
 
 #[test]
@@ -616,31 +962,77 @@ fn origin_checks() {
     use zzz::channels::CheckOrigin;
     use zzz::channels::transport::websocket::origin_allowed;
     let same = CheckOrigin::SameHost;
-    assert!(origin_allowed(&same, "http://localhost:4000", Some("localhost:4000")));
-    assert!(origin_allowed(&same, "https://LOCALHOST", Some("localhost:4000")));
-    assert!(!origin_allowed(&same, "https://evil.com", Some("localhost:4000")));
+    assert!(origin_allowed(
+        &same,
+        "http://localhost:4000",
+        Some("localhost:4000")
+    ));
+    assert!(origin_allowed(
+        &same,
+        "https://LOCALHOST",
+        Some("localhost:4000")
+    ));
+    assert!(!origin_allowed(
+        &same,
+        "https://evil.com",
+        Some("localhost:4000")
+    ));
     assert!(!origin_allowed(&same, "null", Some("localhost")));
     assert!(!origin_allowed(&same, "http://localhost", None));
-    let list = CheckOrigin::List(vec!["https://example.com".into(), "//*.other.com".into(), "//plain.org".into()]);
+    let list = CheckOrigin::List(vec![
+        "https://example.com".into(),
+        "//*.other.com".into(),
+        "//plain.org".into(),
+    ]);
     assert!(origin_allowed(&list, "https://example.com", None));
-    assert!(!origin_allowed(&list, "http://example.com", None), "scheme must match");
+    assert!(
+        !origin_allowed(&list, "http://example.com", None),
+        "scheme must match"
+    );
     assert!(origin_allowed(&list, "https://a.other.com", None));
     assert!(origin_allowed(&list, "http://a.b.other.com:8080", None));
-    assert!(!origin_allowed(&list, "https://other.com", None), "the wildcard needs a subdomain");
+    assert!(
+        !origin_allowed(&list, "https://other.com", None),
+        "the wildcard needs a subdomain"
+    );
     assert!(!origin_allowed(&list, "https://evilother.com", None));
     assert!(origin_allowed(&list, "http://plain.org", None));
-    assert!(origin_allowed(&CheckOrigin::Disabled, "https://anything.example", None));
+    assert!(origin_allowed(
+        &CheckOrigin::Disabled,
+        "https://anything.example",
+        None
+    ));
 }
 
 #[test]
 fn auth_token_decoding() {
     use zzz::channels::transport::websocket::auth_token_from_protocols;
     // "a?b>c" is "YT9iPmM=" in standard base64 and "YT9iPmM" url-safe unpadded
-    assert_eq!(auth_token_from_protocols("phoenix, base64url.bearer.phx.YT9iPmM").unwrap().as_deref(), Some("a?b>c"));
-    assert_eq!(auth_token_from_protocols("phoenix,base64url.bearer.phx.YT9iPmM=").unwrap().as_deref(), Some("a?b>c"));
+    assert_eq!(
+        auth_token_from_protocols("phoenix, base64url.bearer.phx.YT9iPmM")
+            .unwrap()
+            .as_deref(),
+        Some("a?b>c")
+    );
+    assert_eq!(
+        auth_token_from_protocols("phoenix,base64url.bearer.phx.YT9iPmM=")
+            .unwrap()
+            .as_deref(),
+        Some("a?b>c")
+    );
     // "\u{fb}\u{ff}" style bytes: "+/" vs "-_" alphabets
-    assert_eq!(auth_token_from_protocols("base64url.bearer.phx.Pz8_").unwrap().as_deref(), Some("???"));
-    assert_eq!(auth_token_from_protocols("base64url.bearer.phx.Pz8/").unwrap().as_deref(), Some("???"));
+    assert_eq!(
+        auth_token_from_protocols("base64url.bearer.phx.Pz8_")
+            .unwrap()
+            .as_deref(),
+        Some("???")
+    );
+    assert_eq!(
+        auth_token_from_protocols("base64url.bearer.phx.Pz8/")
+            .unwrap()
+            .as_deref(),
+        Some("???")
+    );
     assert_eq!(auth_token_from_protocols("phoenix").unwrap(), None);
     assert!(auth_token_from_protocols("base64url.bearer.phx.@@@").is_err());
 }

@@ -33,7 +33,11 @@ async fn read_until(stream: &mut TcpStream, needle: &[u8]) {
     let mut chunk = [0u8; 512];
     while !buf.windows(needle.len()).any(|w| w == needle) {
         let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "server closed; got {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "server closed; got {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
     }
 }
@@ -45,7 +49,11 @@ async fn joined_client(addr: std::net::SocketAddr, i: usize) -> TcpStream {
     );
     s.write_all(req.as_bytes()).await.unwrap();
     read_until(&mut s, b"\r\n\r\n").await;
-    s.write_all(&masked_text(r#"["1","1","room:mem","phx_join",{"presence":false}]"#)).await.unwrap();
+    s.write_all(&masked_text(
+        r#"["1","1","room:mem","phx_join",{"presence":false}]"#,
+    ))
+    .await
+    .unwrap();
     read_until(&mut s, b"\"ok\"").await;
     s
 }
@@ -65,7 +73,11 @@ fn open_files_limit() -> usize {
 async fn memory_per_joined_socket_and_broadcast_fanout() {
     // two descriptors per connection (client and server side), plus headroom
     let n = 3000usize.min(open_files_limit().saturating_sub(400) / 2);
-    assert!(n >= 400, "open files limit {} is too low for this test; raise it with `ulimit -n 8192`", open_files_limit());
+    assert!(
+        n >= 400,
+        "open files limit {} is too low for this test; raise it with `ulimit -n 8192`",
+        open_files_limit()
+    );
     // the per-connection mailbox allocates a block of 32 events up front
     assert_eq!(std::mem::size_of::<zzz::channels::SocketEvent>(), 16);
     let (ep, _) = endpoint();
@@ -83,16 +95,27 @@ async fn memory_per_joined_socket_and_broadcast_fanout() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = rss_bytes();
     let per_socket = after.saturating_sub(before) / n;
-    println!("RSS growth per joined socket (server side + a bare client TcpStream): {per_socket} bytes");
+    println!(
+        "RSS growth per joined socket (server side + a bare client TcpStream): {per_socket} bytes"
+    );
     assert_eq!(pubsub.subscriber_count("room:mem"), n + 100);
     // The target is 10 KiB of server RSS per joined socket (about 7.8 KB measured here, client
     // stream included, with the default 2 KiB read buffer).
-    assert!(per_socket <= 10 * 1024, "{per_socket} bytes per joined socket exceeds 10 KiB");
+    assert!(
+        per_socket <= 10 * 1024,
+        "{per_socket} bytes per joined socket exceeds 10 KiB"
+    );
 
     let started = Instant::now();
-    pubsub.broadcast("room:mem", "tick", serde_json::json!({"n": 1})).unwrap();
+    pubsub
+        .broadcast("room:mem", "tick", serde_json::json!({"n": 1}))
+        .unwrap();
     for c in clients.iter_mut() {
         read_until(c, b"tick").await;
     }
-    println!("broadcast reached {} sockets in {:?}", clients.len(), started.elapsed());
+    println!(
+        "broadcast reached {} sockets in {:?}",
+        clients.len(),
+        started.elapsed()
+    );
 }

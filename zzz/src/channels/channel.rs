@@ -152,7 +152,11 @@ pub trait Channel<A: Send + Sync + 'static>: Send + 'static {
     }
 
     /// Handle a message sent by the application through a [`ChannelHandle`].
-    fn handle_info(&mut self, msg: Info, socket: &mut ChannelSocket<A>) -> impl Future<Output = ()> + Send {
+    fn handle_info(
+        &mut self,
+        msg: Info,
+        socket: &mut ChannelSocket<A>,
+    ) -> impl Future<Output = ()> + Send {
         let _ = (msg, socket);
         async {}
     }
@@ -170,8 +174,12 @@ pub trait Channel<A: Send + Sync + 'static>: Send + 'static {
 
 /// Object-safe form of [`Channel`], used to keep channels of different types in one socket.
 pub(crate) trait DynChannel<A>: Send {
-    fn join<'a>(&'a mut self, topic: &'a str, payload: Payload, socket: &'a mut ChannelSocket<A>)
-    -> BoxFuture<'a, JoinResult>;
+    fn join<'a>(
+        &'a mut self,
+        topic: &'a str,
+        payload: Payload,
+        socket: &'a mut ChannelSocket<A>,
+    ) -> BoxFuture<'a, JoinResult>;
     fn handle_in<'a>(
         &'a mut self,
         event: &'a str,
@@ -185,28 +193,58 @@ pub(crate) trait DynChannel<A>: Send {
         payload: Payload,
         socket: &'a mut ChannelSocket<A>,
     ) -> BoxFuture<'a, ()>;
-    fn handle_info<'a>(&'a mut self, msg: Info, socket: &'a mut ChannelSocket<A>) -> BoxFuture<'a, ()>;
-    fn terminate<'a>(&'a mut self, reason: &'a TerminateReason, socket: &'a mut ChannelSocket<A>)
-    -> BoxFuture<'a, ()>;
+    fn handle_info<'a>(
+        &'a mut self,
+        msg: Info,
+        socket: &'a mut ChannelSocket<A>,
+    ) -> BoxFuture<'a, ()>;
+    fn terminate<'a>(
+        &'a mut self,
+        reason: &'a TerminateReason,
+        socket: &'a mut ChannelSocket<A>,
+    ) -> BoxFuture<'a, ()>;
 }
 
 impl<A: Send + Sync + 'static, T: Channel<A>> DynChannel<A> for T {
-    fn join<'a>(&'a mut self, topic: &'a str, payload: Payload, socket: &'a mut ChannelSocket<A>) -> BoxFuture<'a, JoinResult> {
+    fn join<'a>(
+        &'a mut self,
+        topic: &'a str,
+        payload: Payload,
+        socket: &'a mut ChannelSocket<A>,
+    ) -> BoxFuture<'a, JoinResult> {
         Box::pin(Channel::join(self, topic, payload, socket))
     }
-    fn handle_in<'a>(&'a mut self, event: &'a str, payload: Payload, socket: &'a mut ChannelSocket<A>) -> BoxFuture<'a, Reply> {
+    fn handle_in<'a>(
+        &'a mut self,
+        event: &'a str,
+        payload: Payload,
+        socket: &'a mut ChannelSocket<A>,
+    ) -> BoxFuture<'a, Reply> {
         Box::pin(Channel::handle_in(self, event, payload, socket))
     }
     fn intercepts(&self) -> &'static [&'static str] {
         Channel::intercepts(self)
     }
-    fn handle_out<'a>(&'a mut self, event: &'a str, payload: Payload, socket: &'a mut ChannelSocket<A>) -> BoxFuture<'a, ()> {
+    fn handle_out<'a>(
+        &'a mut self,
+        event: &'a str,
+        payload: Payload,
+        socket: &'a mut ChannelSocket<A>,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(Channel::handle_out(self, event, payload, socket))
     }
-    fn handle_info<'a>(&'a mut self, msg: Info, socket: &'a mut ChannelSocket<A>) -> BoxFuture<'a, ()> {
+    fn handle_info<'a>(
+        &'a mut self,
+        msg: Info,
+        socket: &'a mut ChannelSocket<A>,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(Channel::handle_info(self, msg, socket))
     }
-    fn terminate<'a>(&'a mut self, reason: &'a TerminateReason, socket: &'a mut ChannelSocket<A>) -> BoxFuture<'a, ()> {
+    fn terminate<'a>(
+        &'a mut self,
+        reason: &'a TerminateReason,
+        socket: &'a mut ChannelSocket<A>,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(Channel::terminate(self, reason, socket))
     }
 }
@@ -282,7 +320,13 @@ impl<A> ChannelSocket<A> {
     /// Push an event to this client on this channel.
     pub fn push(&mut self, event: &str, payload: impl Into<Payload>) {
         let payload = payload.into();
-        match self.serializer.encode_push(self.join_ref.as_deref(), None, &self.topic, event, &payload) {
+        match self.serializer.encode_push(
+            self.join_ref.as_deref(),
+            None,
+            &self.topic,
+            event,
+            &payload,
+        ) {
             Ok(frame) => self.outbox.push(frame),
             Err(e) => tracing::warn!(topic = %self.topic, event, "push dropped: {e}"),
         }
@@ -294,13 +338,22 @@ impl<A> ChannelSocket<A> {
     }
 
     /// Broadcast to every subscriber of the topic except this connection.
-    pub fn broadcast_from(&self, event: &str, payload: impl Into<Payload>) -> Result<(), PubSubError> {
-        self.pubsub.broadcast_from(self.sub_id, &self.topic, event, payload)
+    pub fn broadcast_from(
+        &self,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<(), PubSubError> {
+        self.pubsub
+            .broadcast_from(self.sub_id, &self.topic, event, payload)
     }
 
     /// A handle to send messages, pushes and replies to this channel from elsewhere.
     pub fn handle(&self) -> ChannelHandle {
-        ChannelHandle { tx: self.mailbox.clone(), channel_id: self.channel_id, topic: self.topic.clone().into() }
+        ChannelHandle {
+            tx: self.mailbox.clone(),
+            channel_id: self.channel_id,
+            topic: self.topic.clone().into(),
+        }
     }
 
     /// Keep `guard` alive until the channel ends; it is dropped then (leave, close, crash or
@@ -327,7 +380,11 @@ impl ChannelHandle {
     }
 
     fn send_event(&self, kind: ChannelEventKind) -> bool {
-        let ev = ChannelEvent { topic: self.topic.clone(), channel_id: self.channel_id, kind };
+        let ev = ChannelEvent {
+            topic: self.topic.clone(),
+            channel_id: self.channel_id,
+            kind,
+        };
         self.tx.send(SocketEvent::Channel(Box::new(ev))).is_ok()
     }
 
@@ -338,11 +395,18 @@ impl ChannelHandle {
 
     /// Push an event to the client on this channel.
     pub fn push(&self, event: &str, payload: impl Into<Payload>) -> bool {
-        self.send_event(ChannelEventKind::Push { event: event.to_owned(), payload: payload.into() })
+        self.send_event(ChannelEventKind::Push {
+            event: event.to_owned(),
+            payload: payload.into(),
+        })
     }
 
     /// Reply later to the client message with ref `message_ref` (after [`Reply::NoReply`]).
     pub fn reply(&self, message_ref: &str, status: Status, response: impl Into<Payload>) -> bool {
-        self.send_event(ChannelEventKind::Reply { ref_: message_ref.to_owned(), status, response: response.into() })
+        self.send_event(ChannelEventKind::Reply {
+            ref_: message_ref.to_owned(),
+            status,
+            response: response.into(),
+        })
     }
 }

@@ -72,10 +72,12 @@ pub mod socket;
 pub mod testing;
 pub mod transport;
 
-pub use channel::{Channel, ChannelHandle, ChannelSocket, Info, JoinResult, Reply, TerminateReason};
+pub use channel::{
+    Channel, ChannelHandle, ChannelSocket, Info, JoinResult, Reply, TerminateReason,
+};
 pub use message::{Frame, Message, Payload, Status, events};
 pub use serializer::{DecodeError, EncodeError, Serializer};
 pub use socket::{
-    ChannelEvent, ChannelEventKind, ChannelRoutes, CheckOrigin, CloseReason, ConnectInfo, Params, Refused, SocketConfig, SocketEndpoint, SocketEvent,
-    SocketState, UserSocket,
+    ChannelEvent, ChannelEventKind, ChannelRoutes, CheckOrigin, CloseReason, ConnectInfo, Params,
+    Refused, SocketConfig, SocketEndpoint, SocketEvent, SocketState, UserSocket,
 };

@@ -63,7 +63,9 @@ pub enum EncodeError {
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EncodeError::BinaryUnsupported => write!(f, "the V1 serializer cannot send binary payloads"),
+            EncodeError::BinaryUnsupported => {
+                write!(f, "the V1 serializer cannot send binary payloads")
+            }
             EncodeError::FieldTooLong(field) => {
                 write!(f, "binary frame field `{field}` is longer than 255 bytes")
             }
@@ -124,9 +126,9 @@ impl Serializer {
             (Serializer::V2, Frame::Text(t)) => decode_v2_text(t.as_bytes()),
             (Serializer::V2, Frame::Binary(b)) => decode_v2_binary(b),
             (Serializer::V1, Frame::Text(t)) => decode_v1_text(t.as_bytes()),
-            (Serializer::V1, Frame::Binary(_)) => {
-                Err(DecodeError("binary frames need the V2 serializer (vsn=2.0.0)".into()))
-            }
+            (Serializer::V1, Frame::Binary(_)) => Err(DecodeError(
+                "binary frames need the V2 serializer (vsn=2.0.0)".into(),
+            )),
         }
     }
 
@@ -143,10 +145,16 @@ impl Serializer {
     ) -> Result<Frame, EncodeError> {
         match (self, payload) {
             (Serializer::V2, Payload::Json(v)) => json_frame(&(join_ref, ref_, topic, event, v)),
-            (Serializer::V1, Payload::Json(v)) => json_frame(&V1Out { topic, event, payload: v, ref_ }),
+            (Serializer::V1, Payload::Json(v)) => json_frame(&V1Out {
+                topic,
+                event,
+                payload: v,
+                ref_,
+            }),
             (Serializer::V2, Payload::Binary(data)) => {
                 let jr = join_ref.unwrap_or("");
-                let mut buf = BytesMut::with_capacity(4 + jr.len() + topic.len() + event.len() + data.len());
+                let mut buf =
+                    BytesMut::with_capacity(4 + jr.len() + topic.len() + event.len() + data.len());
                 buf.put_u8(0);
                 buf.put_u8(len_u8(jr, "join_ref")?);
                 buf.put_u8(len_u8(topic, "topic")?);
@@ -178,12 +186,18 @@ impl Serializer {
                 ref_,
                 topic,
                 events::REPLY,
-                ReplyBody { status, response: v },
+                ReplyBody {
+                    status,
+                    response: v,
+                },
             )),
             (Serializer::V1, Payload::Json(v)) => json_frame(&V1Out {
                 topic,
                 event: events::REPLY,
-                payload: ReplyBody { status, response: v },
+                payload: ReplyBody {
+                    status,
+                    response: v,
+                },
                 ref_,
             }),
             (Serializer::V2, Payload::Binary(data)) => {
@@ -209,7 +223,12 @@ impl Serializer {
     }
 
     /// Encode a broadcast: `[null, null, topic, event, payload]` (binary: kind 2).
-    pub fn encode_broadcast(self, topic: &str, event: &str, payload: &Payload) -> Result<Frame, EncodeError> {
+    pub fn encode_broadcast(
+        self,
+        topic: &str,
+        event: &str,
+        payload: &Payload,
+    ) -> Result<Frame, EncodeError> {
         match (self, payload) {
             (Serializer::V2, Payload::Binary(data)) => {
                 let mut buf = BytesMut::with_capacity(3 + topic.len() + event.len() + data.len());
@@ -234,13 +253,24 @@ impl Serializer {
 }
 
 fn decode_v2_text(bytes: &[u8]) -> Result<Message, DecodeError> {
-    let (join_ref, ref_, topic, event, payload): (Option<String>, Option<String>, String, String, Value) =
-        serde_json::from_slice(bytes).map_err(|e| {
-            DecodeError(format!(
-                "expected a JSON array [join_ref, ref, topic, event, payload] ({e})"
-            ))
-        })?;
-    Ok(Message { join_ref, ref_, topic, event, payload: Payload::Json(payload) })
+    let (join_ref, ref_, topic, event, payload): (
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        Value,
+    ) = serde_json::from_slice(bytes).map_err(|e| {
+        DecodeError(format!(
+            "expected a JSON array [join_ref, ref, topic, event, payload] ({e})"
+        ))
+    })?;
+    Ok(Message {
+        join_ref,
+        ref_,
+        topic,
+        event,
+        payload: Payload::Json(payload),
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -272,10 +302,15 @@ fn decode_v1_text(bytes: &[u8]) -> Result<Message, DecodeError> {
 
 fn decode_v2_binary(b: &Bytes) -> Result<Message, DecodeError> {
     if b.len() < 5 {
-        return Err(DecodeError("binary frame shorter than its 5-byte header".into()));
+        return Err(DecodeError(
+            "binary frame shorter than its 5-byte header".into(),
+        ));
     }
     if b[0] != 0 {
-        return Err(DecodeError(format!("binary frame kind {} is not a client push (0)", b[0])));
+        return Err(DecodeError(format!(
+            "binary frame kind {} is not a client push (0)",
+            b[0]
+        )));
     }
     let lens = [b[1] as usize, b[2] as usize, b[3] as usize, b[4] as usize];
     let mut pos = 5;
@@ -283,7 +318,9 @@ fn decode_v2_binary(b: &Bytes) -> Result<Message, DecodeError> {
     for (i, len) in lens.iter().enumerate() {
         let end = pos + len;
         if end > b.len() {
-            return Err(DecodeError("binary frame header lengths exceed the frame".into()));
+            return Err(DecodeError(
+                "binary frame header lengths exceed the frame".into(),
+            ));
         }
         fields[i] = &b[pos..end];
         pos = end;

@@ -84,7 +84,9 @@ pub struct Refused {
 impl Refused {
     /// A refusal with a reason (logged, not sent to the client).
     pub fn new(reason: impl Into<String>) -> Refused {
-        Refused { reason: reason.into() }
+        Refused {
+            reason: reason.into(),
+        }
     }
 }
 
@@ -129,7 +131,9 @@ pub struct ChannelRoutes<A> {
 
 impl<A> fmt::Debug for ChannelRoutes<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.routes.iter().map(|(p, _)| p)).finish()
+        f.debug_list()
+            .entries(self.routes.iter().map(|(p, _)| p))
+            .finish()
     }
 }
 
@@ -154,7 +158,10 @@ impl<A: Send + Sync + 'static> ChannelRoutes<A> {
             star.is_none() || star == Some(pattern.len() - 1),
             "channel pattern {pattern:?}: `*` is only allowed at the end"
         );
-        self.routes.push((pattern.to_owned(), Arc::new(move || Box::new(make()) as Box<dyn DynChannel<A>>)));
+        self.routes.push((
+            pattern.to_owned(),
+            Arc::new(move || Box::new(make()) as Box<dyn DynChannel<A>>),
+        ));
         self
     }
 
@@ -164,7 +171,10 @@ impl<A: Send + Sync + 'static> ChannelRoutes<A> {
     }
 
     fn find(&self, topic: &str) -> Option<&Factory<A>> {
-        self.routes.iter().find(|(p, _)| pattern_matches(p, topic)).map(|(_, f)| f)
+        self.routes
+            .iter()
+            .find(|(p, _)| pattern_matches(p, topic))
+            .map(|(_, f)| f)
     }
 }
 
@@ -237,7 +247,9 @@ pub struct SocketEndpoint<S: UserSocket> {
 
 impl<S: UserSocket> Clone for SocketEndpoint<S> {
     fn clone(&self) -> Self {
-        SocketEndpoint { inner: self.inner.clone() }
+        SocketEndpoint {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -262,7 +274,16 @@ impl<S: UserSocket> SocketEndpoint<S> {
         handler.channels(&mut routes);
         let (drain, _) = tokio::sync::watch::channel(false);
         let connections = AtomicUsize::new(0);
-        SocketEndpoint { inner: Arc::new(EndpointInner { handler, routes, pubsub, config, drain, connections }) }
+        SocketEndpoint {
+            inner: Arc::new(EndpointInner {
+                handler,
+                routes,
+                pubsub,
+                config,
+                drain,
+                connections,
+            }),
+        }
     }
 
     /// The configuration.
@@ -467,7 +488,9 @@ impl<S: UserSocket> SocketState<S> {
         let sub_id = SubscriberId::next();
         let subscriber: Arc<dyn Subscriber> = Arc::new(SocketSubscriber(tx.clone()));
         if let Some(id) = &id {
-            endpoint.pubsub.subscribe_with(sub_id, id, subscriber.clone());
+            endpoint
+                .pubsub
+                .subscribe_with(sub_id, id, subscriber.clone());
         }
         endpoint.connections.fetch_add(1, Ordering::AcqRel);
         SocketState {
@@ -536,7 +559,8 @@ impl<S: UserSocket> SocketState<S> {
             Ok(msg) => self.handle_message(msg).await,
             Err(e) => {
                 tracing::warn!("closing socket: {e}");
-                let code = if matches!(frame, Frame::Binary(_)) && self.serializer == Serializer::V1 {
+                let code = if matches!(frame, Frame::Binary(_)) && self.serializer == Serializer::V1
+                {
                     1003
                 } else {
                     1007
@@ -546,15 +570,28 @@ impl<S: UserSocket> SocketState<S> {
         }
     }
 
-    fn reply(&mut self, join_ref: Option<&str>, ref_: Option<&str>, topic: &str, status: Status, response: &Payload) {
-        match self.serializer.encode_reply(join_ref, ref_, topic, status, response) {
+    fn reply(
+        &mut self,
+        join_ref: Option<&str>,
+        ref_: Option<&str>,
+        topic: &str,
+        status: Status,
+        response: &Payload,
+    ) {
+        match self
+            .serializer
+            .encode_reply(join_ref, ref_, topic, status, response)
+        {
             Ok(f) => self.out.push(f),
             Err(e) => tracing::warn!(topic, "reply dropped: {e}"),
         }
     }
 
     fn control(&mut self, join_ref: Option<&str>, topic: &str, event: &str, payload: &Payload) {
-        match self.serializer.encode_push(join_ref, join_ref, topic, event, payload) {
+        match self
+            .serializer
+            .encode_push(join_ref, join_ref, topic, event, payload)
+        {
             Ok(f) => self.out.push(f),
             Err(e) => tracing::warn!(topic, "{event} dropped: {e}"),
         }
@@ -563,7 +600,13 @@ impl<S: UserSocket> SocketState<S> {
     /// Handle one decoded client message.
     pub async fn handle_message(&mut self, msg: Message) {
         if msg.topic == events::PHOENIX_TOPIC && msg.event == events::HEARTBEAT {
-            self.reply(None, msg.ref_.as_deref(), events::PHOENIX_TOPIC, Status::Ok, &Payload::empty());
+            self.reply(
+                None,
+                msg.ref_.as_deref(),
+                events::PHOENIX_TOPIC,
+                Status::Ok,
+                &Payload::empty(),
+            );
             return;
         }
         if !msg.payload.is_object() {
@@ -586,31 +629,62 @@ impl<S: UserSocket> SocketState<S> {
             (None, events::JOIN) => self.join(msg).await,
             (Some(_), events::JOIN) => {
                 tracing::debug!(topic = %msg.topic, "duplicate join; closing the existing channel");
-                self.close_channel(&msg.topic, TerminateReason::DuplicateJoin).await;
+                self.close_channel(&msg.topic, TerminateReason::DuplicateJoin)
+                    .await;
                 self.join(msg).await;
             }
             (Some(true), events::LEAVE) => {
-                self.reply(msg.join_ref.as_deref(), msg.ref_.as_deref(), &msg.topic, Status::Ok, &Payload::empty());
+                self.reply(
+                    msg.join_ref.as_deref(),
+                    msg.ref_.as_deref(),
+                    &msg.topic,
+                    Status::Ok,
+                    &Payload::empty(),
+                );
                 self.close_channel(&msg.topic, TerminateReason::Left).await;
             }
             (None, events::LEAVE) => {
-                self.reply(msg.join_ref.as_deref(), msg.ref_.as_deref(), &msg.topic, Status::Ok, &Payload::empty());
+                self.reply(
+                    msg.join_ref.as_deref(),
+                    msg.ref_.as_deref(),
+                    &msg.topic,
+                    Status::Ok,
+                    &Payload::empty(),
+                );
             }
             (Some(true), _) => self.handle_in(msg).await,
             (Some(false), _) => {
                 tracing::debug!(topic = %msg.topic, event = %msg.event, "ignoring a message with a stale join_ref");
             }
             (None, _) => {
-                self.reply(None, msg.ref_.as_deref(), &msg.topic, Status::Error, &reason("unmatched topic"));
+                self.reply(
+                    None,
+                    msg.ref_.as_deref(),
+                    &msg.topic,
+                    Status::Error,
+                    &reason("unmatched topic"),
+                );
             }
         }
     }
 
     async fn join(&mut self, msg: Message) {
-        let Message { join_ref, ref_, topic, payload, .. } = msg;
+        let Message {
+            join_ref,
+            ref_,
+            topic,
+            payload,
+            ..
+        } = msg;
         let Some(factory) = self.endpoint.routes.find(&topic).cloned() else {
             tracing::warn!(topic, "ignoring unmatched topic");
-            self.reply(None, ref_.as_deref(), &topic, Status::Error, &reason("unmatched topic"));
+            self.reply(
+                None,
+                ref_.as_deref(),
+                &topic,
+                Status::Error,
+                &reason("unmatched topic"),
+            );
             return;
         };
         if self.channels.len() >= self.endpoint.config.max_channels_per_transport {
@@ -619,7 +693,13 @@ impl<S: UserSocket> SocketState<S> {
                 "reached max channels per transport limit of {}",
                 self.endpoint.config.max_channels_per_transport
             );
-            self.reply(join_ref.as_deref(), ref_.as_deref(), &topic, Status::Error, &reason("too many channels joined"));
+            self.reply(
+                join_ref.as_deref(),
+                ref_.as_deref(),
+                &topic,
+                Status::Error,
+                &reason("too many channels joined"),
+            );
             return;
         }
         let mut channel = factory();
@@ -639,24 +719,53 @@ impl<S: UserSocket> SocketState<S> {
         };
         // Subscribe first: broadcasts sent while `join` runs wait in the mailbox and are
         // delivered after the join reply instead of being lost.
-        self.endpoint.pubsub.subscribe_with(self.sub_id, &topic, self.subscriber.clone());
-        let result = AssertUnwindSafe(channel.join(&topic, payload, &mut socket)).catch_unwind().await;
+        self.endpoint
+            .pubsub
+            .subscribe_with(self.sub_id, &topic, self.subscriber.clone());
+        let result = AssertUnwindSafe(channel.join(&topic, payload, &mut socket))
+            .catch_unwind()
+            .await;
         socket.message_ref = None;
         match result {
             Ok(Ok(response)) => {
-                self.reply(join_ref.as_deref(), ref_.as_deref(), &topic, Status::Ok, &response);
+                self.reply(
+                    join_ref.as_deref(),
+                    ref_.as_deref(),
+                    &topic,
+                    Status::Ok,
+                    &response,
+                );
                 self.out.append(&mut socket.outbox);
                 let intercepts = channel.intercepts();
-                self.channels.insert(topic, Box::new(ChannelEntry { channel, socket, intercepts }));
+                self.channels.insert(
+                    topic,
+                    Box::new(ChannelEntry {
+                        channel,
+                        socket,
+                        intercepts,
+                    }),
+                );
             }
             Ok(Err(response)) => {
                 self.unsubscribe(&topic);
-                self.reply(join_ref.as_deref(), ref_.as_deref(), &topic, Status::Error, &response);
+                self.reply(
+                    join_ref.as_deref(),
+                    ref_.as_deref(),
+                    &topic,
+                    Status::Error,
+                    &response,
+                );
             }
             Err(_) => {
                 tracing::error!(topic, "channel join panicked");
                 self.unsubscribe(&topic);
-                self.reply(join_ref.as_deref(), ref_.as_deref(), &topic, Status::Error, &reason("join crashed"));
+                self.reply(
+                    join_ref.as_deref(),
+                    ref_.as_deref(),
+                    &topic,
+                    Status::Error,
+                    &reason("join crashed"),
+                );
             }
         }
     }
@@ -668,8 +777,16 @@ impl<S: UserSocket> SocketState<S> {
     }
 
     async fn handle_in(&mut self, msg: Message) {
-        let Message { ref_, topic, event, payload, .. } = msg;
-        let Some(entry) = self.channels.get_mut(&topic) else { return };
+        let Message {
+            ref_,
+            topic,
+            event,
+            payload,
+            ..
+        } = msg;
+        let Some(entry) = self.channels.get_mut(&topic) else {
+            return;
+        };
         entry.socket.message_ref = ref_.clone();
         let result = AssertUnwindSafe(entry.channel.handle_in(&event, payload, &mut entry.socket))
             .catch_unwind()
@@ -678,19 +795,36 @@ impl<S: UserSocket> SocketState<S> {
         self.out.append(&mut entry.socket.outbox);
         let join_ref = entry.socket.join_ref.clone();
         match result {
-            Ok(Reply::Ok(r)) => self.reply(join_ref.as_deref(), ref_.as_deref(), &topic, Status::Ok, &r),
-            Ok(Reply::Error(r)) => self.reply(join_ref.as_deref(), ref_.as_deref(), &topic, Status::Error, &r),
+            Ok(Reply::Ok(r)) => {
+                self.reply(join_ref.as_deref(), ref_.as_deref(), &topic, Status::Ok, &r)
+            }
+            Ok(Reply::Error(r)) => self.reply(
+                join_ref.as_deref(),
+                ref_.as_deref(),
+                &topic,
+                Status::Error,
+                &r,
+            ),
             Ok(Reply::NoReply) => {}
-            Ok(Reply::Stop(why)) => self.close_channel(&topic, TerminateReason::Stopped(why)).await,
+            Ok(Reply::Stop(why)) => {
+                self.close_channel(&topic, TerminateReason::Stopped(why))
+                    .await
+            }
             Err(_) => self.crash(&topic, &event),
         }
     }
 
     /// End a channel normally: terminate, unsubscribe, `phx_close` with its join_ref.
     async fn close_channel(&mut self, topic: &str, why: TerminateReason) {
-        let Some(mut entry) = self.channels.remove(topic) else { return };
-        let ChannelEntry { channel, socket, .. } = &mut *entry;
-        let result = AssertUnwindSafe(channel.terminate(&why, socket)).catch_unwind().await;
+        let Some(mut entry) = self.channels.remove(topic) else {
+            return;
+        };
+        let ChannelEntry {
+            channel, socket, ..
+        } = &mut *entry;
+        let result = AssertUnwindSafe(channel.terminate(&why, socket))
+            .catch_unwind()
+            .await;
         if result.is_err() {
             tracing::error!(topic, "channel terminate panicked");
         }
@@ -708,7 +842,12 @@ impl<S: UserSocket> SocketState<S> {
             self.unsubscribe(topic);
             let join_ref = entry.socket.join_ref.clone();
             drop(entry);
-            self.control(join_ref.as_deref(), topic, events::ERROR, &reason("channel_crash"));
+            self.control(
+                join_ref.as_deref(),
+                topic,
+                events::ERROR,
+                &reason("channel_crash"),
+            );
         }
     }
 
@@ -717,16 +856,23 @@ impl<S: UserSocket> SocketState<S> {
         match event {
             SocketEvent::Broadcast(b) => self.handle_broadcast(b).await,
             SocketEvent::Channel(ev) => {
-                let ChannelEvent { topic, channel_id, kind } = *ev;
-                let Some(entry) = self.channels.get_mut(&*topic) else { return };
+                let ChannelEvent {
+                    topic,
+                    channel_id,
+                    kind,
+                } = *ev;
+                let Some(entry) = self.channels.get_mut(&*topic) else {
+                    return;
+                };
                 if entry.socket.channel_id != channel_id {
                     return;
                 }
                 match kind {
                     ChannelEventKind::Info(msg) => {
-                        let result = AssertUnwindSafe(entry.channel.handle_info(msg, &mut entry.socket))
-                            .catch_unwind()
-                            .await;
+                        let result =
+                            AssertUnwindSafe(entry.channel.handle_info(msg, &mut entry.socket))
+                                .catch_unwind()
+                                .await;
                         self.out.append(&mut entry.socket.outbox);
                         if result.is_err() {
                             self.crash(&topic, "handle_info");
@@ -736,7 +882,11 @@ impl<S: UserSocket> SocketState<S> {
                         entry.socket.push(&event, payload);
                         self.out.append(&mut entry.socket.outbox);
                     }
-                    ChannelEventKind::Reply { ref_, status, response } => {
+                    ChannelEventKind::Reply {
+                        ref_,
+                        status,
+                        response,
+                    } => {
                         let join_ref = entry.socket.join_ref.clone();
                         self.reply(join_ref.as_deref(), Some(&ref_), &topic, status, &response);
                     }
@@ -754,7 +904,9 @@ impl<S: UserSocket> SocketState<S> {
             self.close = Some(CloseReason::new(1001, "disconnected"));
             return true;
         }
-        let Some(entry) = self.channels.get(&b.topic) else { return true };
+        let Some(entry) = self.channels.get(&b.topic) else {
+            return true;
+        };
         if entry.intercepts.contains(&b.event.as_str()) {
             return false;
         }
@@ -769,10 +921,16 @@ impl<S: UserSocket> SocketState<S> {
         if self.fastlane(&b) {
             return;
         }
-        let Some(entry) = self.channels.get_mut(&b.topic) else { return };
-        let result = AssertUnwindSafe(entry.channel.handle_out(&b.event, b.payload.clone(), &mut entry.socket))
-            .catch_unwind()
-            .await;
+        let Some(entry) = self.channels.get_mut(&b.topic) else {
+            return;
+        };
+        let result = AssertUnwindSafe(entry.channel.handle_out(
+            &b.event,
+            b.payload.clone(),
+            &mut entry.socket,
+        ))
+        .catch_unwind()
+        .await;
         self.out.append(&mut entry.socket.outbox);
         if result.is_err() {
             self.crash(&b.topic, "handle_out");
@@ -784,7 +942,9 @@ impl<S: UserSocket> SocketState<S> {
         let topics: Vec<String> = self.channels.keys().cloned().collect();
         for topic in topics {
             if let Some(mut entry) = self.channels.remove(&topic) {
-                let ChannelEntry { channel, socket, .. } = &mut *entry;
+                let ChannelEntry {
+                    channel, socket, ..
+                } = &mut *entry;
                 let _ = AssertUnwindSafe(channel.terminate(&TerminateReason::Closed, socket))
                     .catch_unwind()
                     .await;

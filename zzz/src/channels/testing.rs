@@ -72,7 +72,9 @@ impl Transport for MemTransport {
         }
     }
     async fn send(&mut self, frames: Vec<Frame>) -> bool {
-        frames.into_iter().all(|f| self.tx.send(ServerOut::Frame(f)).is_ok())
+        frames
+            .into_iter()
+            .all(|f| self.tx.send(ServerOut::Frame(f)).is_ok())
     }
     async fn close(&mut self, reason: CloseReason) {
         let _ = self.tx.send(ServerOut::Close(reason));
@@ -93,13 +95,19 @@ pub struct TestClient {
 
 impl std::fmt::Debug for TestClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestClient").field("joined", &self.join_refs).field("closed", &self.closed).finish()
+        f.debug_struct("TestClient")
+            .field("joined", &self.join_refs)
+            .field("closed", &self.closed)
+            .finish()
     }
 }
 
 impl TestClient {
     /// Connect with query params (the serializer is V2) and empty connect info.
-    pub async fn connect<S: UserSocket>(endpoint: &SocketEndpoint<S>, params: &[(&str, &str)]) -> Result<TestClient, Refused> {
+    pub async fn connect<S: UserSocket>(
+        endpoint: &SocketEndpoint<S>,
+        params: &[(&str, &str)],
+    ) -> Result<TestClient, Refused> {
         Self::connect_with(endpoint, params, ConnectInfo::default()).await
     }
 
@@ -109,12 +117,20 @@ impl TestClient {
         params: &[(&str, &str)],
         info: ConnectInfo,
     ) -> Result<TestClient, Refused> {
-        let params: Params = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let params: Params = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let state = endpoint.connect(&params, &info, Serializer::V2).await?;
         let (to_socket, rx) = mpsc::unbounded_channel();
         let (tx, from_socket) = mpsc::unbounded_channel();
         let config = endpoint.config();
-        let task = tokio::spawn(run(state, MemTransport { rx, tx }, config.timeout, config.write_timeout));
+        let task = tokio::spawn(run(
+            state,
+            MemTransport { rx, tx },
+            config.timeout,
+            config.write_timeout,
+        ));
         Ok(TestClient {
             to_socket: Some(to_socket),
             from_socket,
@@ -145,7 +161,14 @@ impl TestClient {
     }
 
     /// Send a V2 message `[join_ref, ref, topic, event, payload]`.
-    pub fn send(&mut self, join_ref: Option<&str>, ref_: Option<&str>, topic: &str, event: &str, payload: Value) {
+    pub fn send(
+        &mut self,
+        join_ref: Option<&str>,
+        ref_: Option<&str>,
+        topic: &str,
+        event: &str,
+        payload: Value,
+    ) {
         let text = serde_json::to_string(&(join_ref, ref_, topic, event, payload)).expect("json");
         self.send_frame(Frame::text(text));
     }
@@ -168,7 +191,13 @@ impl TestClient {
     pub async fn leave(&mut self, topic: &str) -> Value {
         let r = self.make_ref();
         let jr = self.join_refs.remove(topic);
-        self.send(jr.as_deref(), Some(&r), topic, events::LEAVE, Value::Object(Default::default()));
+        self.send(
+            jr.as_deref(),
+            Some(&r),
+            topic,
+            events::LEAVE,
+            Value::Object(Default::default()),
+        );
         let reply = self.wait_reply(&r).await;
         split_reply(&reply).1
     }
@@ -184,7 +213,13 @@ impl TestClient {
     /// Send a heartbeat; returns its ref.
     pub fn heartbeat(&mut self) -> String {
         let r = self.make_ref();
-        self.send(None, Some(&r), events::PHOENIX_TOPIC, events::HEARTBEAT, Value::Object(Default::default()));
+        self.send(
+            None,
+            Some(&r),
+            events::PHOENIX_TOPIC,
+            events::HEARTBEAT,
+            Value::Object(Default::default()),
+        );
         r
     }
 
@@ -203,7 +238,10 @@ impl TestClient {
     pub async fn assert_reply(&mut self, ref_: &str, status: &str) -> Value {
         let reply = self.wait_reply(ref_).await;
         let (got, response) = split_reply(&reply);
-        assert_eq!(got, status, "reply to ref {ref_}: expected status {status:?}, got {got:?} with {response}");
+        assert_eq!(
+            got, status,
+            "reply to ref {ref_}: expected status {status:?}, got {got:?} with {response}"
+        );
         response
     }
 
@@ -243,7 +281,9 @@ impl TestClient {
         let saved = self.timeout;
         self.timeout = within;
         let (t, e) = (topic.to_owned(), event.to_owned());
-        let found = self.try_wait_for(move |m| m.topic == t && m.event == e).await;
+        let found = self
+            .try_wait_for(move |m| m.topic == t && m.event == e)
+            .await;
         self.timeout = saved;
         if let Some(m) = found {
             panic!("expected no {event:?} on {topic:?}, got {m:?}");
@@ -260,10 +300,15 @@ impl TestClient {
             match tokio::time::timeout_at(deadline, self.from_socket.recv()).await {
                 Ok(Some(out)) => self.accept(out),
                 Ok(None) => break,
-                Err(_) => panic!("expected the server to close the connection within {:?}", self.timeout),
+                Err(_) => panic!(
+                    "expected the server to close the connection within {:?}",
+                    self.timeout
+                ),
             }
         }
-        self.closed.clone().unwrap_or_else(|| CloseReason::new(1006, "connection dropped without close"))
+        self.closed
+            .clone()
+            .unwrap_or_else(|| CloseReason::new(1006, "connection dropped without close"))
     }
 
     /// The next message from the server, if one arrives in time.
@@ -335,7 +380,10 @@ fn payload_json(p: Payload) -> Value {
 fn split_reply(m: &Message) -> (String, Value) {
     match &m.payload {
         Payload::Json(v) => (
-            v.get("status").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            v.get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             v.get("response").cloned().unwrap_or(Value::Null),
         ),
         Payload::Binary(b) => (String::new(), Value::from(b.to_vec())),
@@ -366,7 +414,9 @@ fn decode_server_binary(b: &Bytes) -> Result<Message, String> {
     let mut pos = header;
     let mut fields = Vec::new();
     for len in lens {
-        let s = b.get(pos..pos + len).ok_or("binary header lengths exceed the frame")?;
+        let s = b
+            .get(pos..pos + len)
+            .ok_or("binary header lengths exceed the frame")?;
         fields.push(String::from_utf8(s.to_vec()).map_err(|_| "field not UTF-8")?);
         pos += len;
     }

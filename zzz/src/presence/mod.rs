@@ -69,7 +69,9 @@ impl fmt::Display for PresenceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PresenceError::MetaNotObject => write!(f, "presence metadata must be a JSON object"),
-            PresenceError::NotTracked { topic, key } => write!(f, "{key:?} is not tracked on {topic:?}"),
+            PresenceError::NotTracked { topic, key } => {
+                write!(f, "{key:?} is not tracked on {topic:?}")
+            }
         }
     }
 }
@@ -92,7 +94,10 @@ pub struct Presence {
 impl fmt::Debug for Presence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
-        f.debug_struct("Presence").field("replica", &st.replica()).field("entries", &st.len()).finish()
+        f.debug_struct("Presence")
+            .field("replica", &st.replica())
+            .field("entries", &st.len())
+            .finish()
     }
 }
 
@@ -111,7 +116,10 @@ impl Drop for Guard {
 }
 
 fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 impl Presence {
@@ -127,7 +135,9 @@ impl Presence {
             now_nanos(),
             INSTANCE.fetch_add(1, Ordering::Relaxed)
         );
-        let node_hash = replica.bytes().fold(0u16, |h, b| h.wrapping_mul(31).wrapping_add(b as u16));
+        let node_hash = replica
+            .bytes()
+            .fold(0u16, |h, b| h.wrapping_mul(31).wrapping_add(b as u16));
         Presence {
             inner: Arc::new(Inner {
                 pubsub,
@@ -154,20 +164,36 @@ impl Presence {
 
     /// Track `key` with `meta` on the channel's topic, for as long as the channel lives.
     /// Returns the new `phx_ref`.
-    pub fn track<A>(&self, socket: &mut ChannelSocket<A>, key: &str, meta: Value) -> Result<String, PresenceError> {
+    pub fn track<A>(
+        &self,
+        socket: &mut ChannelSocket<A>,
+        key: &str,
+        meta: Value,
+    ) -> Result<String, PresenceError> {
         let owner = socket.channel_id();
         let first = self.lock().owned(owner, None, None).is_empty();
         let phx_ref = self.track_owner(owner, socket.topic(), key, meta)?;
         if first {
-            socket.keep_until_close(Guard { presence: Arc::downgrade(&self.inner), owner });
+            socket.keep_until_close(Guard {
+                presence: Arc::downgrade(&self.inner),
+                owner,
+            });
         }
         Ok(phx_ref)
     }
 
     /// Track `key` on `topic` for an arbitrary owner id (untrack it yourself with
     /// [`untrack_owner`](Self::untrack_owner) or [`untrack_all`](Self::untrack_all)).
-    pub fn track_owner(&self, owner: u64, topic: &str, key: &str, meta: Value) -> Result<String, PresenceError> {
-        let Value::Object(mut meta) = meta else { return Err(PresenceError::MetaNotObject) };
+    pub fn track_owner(
+        &self,
+        owner: u64,
+        topic: &str,
+        key: &str,
+        meta: Value,
+    ) -> Result<String, PresenceError> {
+        let Value::Object(mut meta) = meta else {
+            return Err(PresenceError::MetaNotObject);
+        };
         let phx_ref = self.make_ref();
         meta.insert("phx_ref".into(), Value::String(phx_ref.clone()));
         let entry = {
@@ -175,7 +201,10 @@ impl Presence {
             let tag = st.add(owner, topic, key, meta);
             st.get(&tag).cloned()
         };
-        self.publish(Diff { joins: entry.into_iter().collect(), leaves: Vec::new() });
+        self.publish(Diff {
+            joins: entry.into_iter().collect(),
+            leaves: Vec::new(),
+        });
         Ok(phx_ref)
     }
 
@@ -197,27 +226,49 @@ impl Presence {
     fn remove_where(&self, owner: u64, topic: Option<&str>, key: Option<&str>) {
         let leaves: Vec<Entry> = {
             let mut st = self.lock();
-            st.owned(owner, topic, key).iter().filter_map(|t| st.remove(t)).collect()
+            st.owned(owner, topic, key)
+                .iter()
+                .filter_map(|t| st.remove(t))
+                .collect()
         };
         if !leaves.is_empty() {
-            self.publish(Diff { joins: Vec::new(), leaves });
+            self.publish(Diff {
+                joins: Vec::new(),
+                leaves,
+            });
         }
     }
 
     /// Replace this channel's metadata for `key`; the new meta gets `phx_ref_prev`.
-    pub fn update<A>(&self, socket: &ChannelSocket<A>, key: &str, meta: Value) -> Result<String, PresenceError> {
+    pub fn update<A>(
+        &self,
+        socket: &ChannelSocket<A>,
+        key: &str,
+        meta: Value,
+    ) -> Result<String, PresenceError> {
         self.update_owner(socket.channel_id(), socket.topic(), key, meta)
     }
 
     /// Replace `owner`'s metadata for `key` on `topic`.
-    pub fn update_owner(&self, owner: u64, topic: &str, key: &str, meta: Value) -> Result<String, PresenceError> {
-        let Value::Object(mut meta) = meta else { return Err(PresenceError::MetaNotObject) };
+    pub fn update_owner(
+        &self,
+        owner: u64,
+        topic: &str,
+        key: &str,
+        meta: Value,
+    ) -> Result<String, PresenceError> {
+        let Value::Object(mut meta) = meta else {
+            return Err(PresenceError::MetaNotObject);
+        };
         let phx_ref = self.make_ref();
         let diff = {
             let mut st = self.lock();
             let old = st.owned(owner, Some(topic), Some(key));
             let Some(last) = old.last() else {
-                return Err(PresenceError::NotTracked { topic: topic.into(), key: key.into() });
+                return Err(PresenceError::NotTracked {
+                    topic: topic.into(),
+                    key: key.into(),
+                });
             };
             if let Some(prev) = st.get(last).and_then(|e| e.meta.get("phx_ref")).cloned() {
                 meta.insert("phx_ref_prev".into(), prev);
@@ -225,7 +276,10 @@ impl Presence {
             meta.insert("phx_ref".into(), Value::String(phx_ref.clone()));
             let leaves: Vec<Entry> = old.iter().filter_map(|t| st.remove(t)).collect();
             let tag = st.add(owner, topic, key, meta);
-            Diff { joins: st.get(&tag).cloned().into_iter().collect(), leaves }
+            Diff {
+                joins: st.get(&tag).cloned().into_iter().collect(),
+                leaves,
+            }
         };
         self.publish(diff);
         Ok(phx_ref)
@@ -283,8 +337,11 @@ impl Presence {
             per_topic.entry(&e.topic).or_default().1.push(e);
         }
         for (topic, (joins, leaves)) in per_topic {
-            let payload = json!({ "joins": group(joins.into_iter()), "leaves": group(leaves.into_iter()) });
-            self.inner.pubsub.local_broadcast(topic, DIFF_EVENT, payload);
+            let payload =
+                json!({ "joins": group(joins.into_iter()), "leaves": group(leaves.into_iter()) });
+            self.inner
+                .pubsub
+                .local_broadcast(topic, DIFF_EVENT, payload);
         }
     }
 }
@@ -292,7 +349,9 @@ impl Presence {
 fn group<'a>(entries: impl Iterator<Item = &'a Entry>) -> Value {
     let mut out: Map<String, Value> = Map::new();
     for e in entries {
-        let slot = out.entry(e.key.clone()).or_insert_with(|| json!({ "metas": [] }));
+        let slot = out
+            .entry(e.key.clone())
+            .or_insert_with(|| json!({ "metas": [] }));
         if let Some(Value::Array(metas)) = slot.get_mut("metas") {
             metas.push(Value::Object(e.meta.clone()));
         }

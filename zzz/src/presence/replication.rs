@@ -67,7 +67,11 @@ impl Replicator {
     pub fn shutdown(self) {
         self.task.abort();
         let replica = self.presence.replica();
-        let _ = self.presence.inner.pubsub.broadcast(&self.topic, "down", json!({ "replica": replica }));
+        let _ = self.presence.inner.pubsub.broadcast(
+            &self.topic,
+            "down",
+            json!({ "replica": replica }),
+        );
     }
 }
 
@@ -176,6 +180,10 @@ impl Presence {
                 }
             }
         });
-        Replicator { presence: self.clone(), topic, task }
+        Replicator {
+            presence: self.clone(),
+            topic,
+            task,
+        }
     }
 }

@@ -81,7 +81,12 @@ impl Delta {
             .get("removes")?
             .as_array()?
             .iter()
-            .map(|r| Some(Tag { replica: r.get(0)?.as_str()?.into(), clock: r.get(1)?.as_u64()? }))
+            .map(|r| {
+                Some(Tag {
+                    replica: r.get(0)?.as_str()?.into(),
+                    clock: r.get(1)?.as_u64()?,
+                })
+            })
             .collect::<Option<Vec<_>>>()?;
         Some(Delta { adds, removes })
     }
@@ -102,7 +107,10 @@ pub fn entries_from_json(v: &Value) -> Option<Vec<(Tag, Entry)>> {
     v.as_array()?
         .iter()
         .map(|a| {
-            let tag = Tag { replica: a.get(0)?.as_str()?.into(), clock: a.get(1)?.as_u64()? };
+            let tag = Tag {
+                replica: a.get(0)?.as_str()?.into(),
+                clock: a.get(1)?.as_u64()?,
+            };
             let entry = Entry {
                 topic: a.get(2)?.as_str()?.to_owned(),
                 key: a.get(3)?.as_str()?.to_owned(),
@@ -162,7 +170,10 @@ impl State {
     }
 
     fn seen(&self, tag: &Tag) -> bool {
-        self.context.get(&tag.replica).is_some_and(|c| tag.clock <= *c) || self.cloud.contains(tag)
+        self.context
+            .get(&tag.replica)
+            .is_some_and(|c| tag.clock <= *c)
+            || self.cloud.contains(tag)
     }
 
     fn see(&mut self, tag: &Tag) {
@@ -173,7 +184,10 @@ impl State {
         if tag.clock == *ctx + 1 {
             *ctx += 1;
             loop {
-                let next = Tag { replica: tag.replica.clone(), clock: *ctx + 1 };
+                let next = Tag {
+                    replica: tag.replica.clone(),
+                    clock: *ctx + 1,
+                };
                 if self.cloud.remove(&next) {
                     *ctx += 1;
                 } else {
@@ -186,7 +200,10 @@ impl State {
     }
 
     fn insert(&mut self, tag: Tag, entry: Entry) {
-        self.topics.entry(entry.topic.clone()).or_default().insert(tag.clone());
+        self.topics
+            .entry(entry.topic.clone())
+            .or_default()
+            .insert(tag.clone());
         self.values.insert(tag, entry);
     }
 
@@ -204,9 +221,17 @@ impl State {
     /// Add a local entry; returns its dot.
     pub fn add(&mut self, owner: u64, topic: &str, key: &str, meta: Map<String, Value>) -> Tag {
         self.clock += 1;
-        let tag = Tag { replica: self.replica.clone(), clock: self.clock };
+        let tag = Tag {
+            replica: self.replica.clone(),
+            clock: self.clock,
+        };
         self.see(&tag);
-        let entry = Entry { topic: topic.to_owned(), key: key.to_owned(), meta, owner };
+        let entry = Entry {
+            topic: topic.to_owned(),
+            key: key.to_owned(),
+            meta,
+            owner,
+        };
         self.delta.adds.push((tag.clone(), entry.clone()));
         self.insert(tag.clone(), entry);
         tag
@@ -227,9 +252,16 @@ impl State {
 
     /// Everything this replica holds, as a delta (for a full-state transfer).
     pub fn full_delta(&self) -> Delta {
-        let mut adds: Vec<(Tag, Entry)> = self.values.iter().map(|(t, e)| (t.clone(), e.clone())).collect();
+        let mut adds: Vec<(Tag, Entry)> = self
+            .values
+            .iter()
+            .map(|(t, e)| (t.clone(), e.clone()))
+            .collect();
         adds.sort_by(|a, b| a.0.cmp(&b.0));
-        Delta { adds, removes: Vec::new() }
+        Delta {
+            adds,
+            removes: Vec::new(),
+        }
     }
 
     /// Apply a remote delta; returns what changed here.
@@ -238,7 +270,10 @@ impl State {
         for (tag, entry) in &delta.adds {
             if !self.seen(tag) {
                 self.see(tag);
-                let entry = Entry { owner: 0, ..entry.clone() };
+                let entry = Entry {
+                    owner: 0,
+                    ..entry.clone()
+                };
                 diff.joins.push(entry.clone());
                 self.insert(tag.clone(), entry);
             }
@@ -257,7 +292,12 @@ impl State {
     pub fn replica_down(&mut self, replica: &str) -> Diff {
         self.context.remove(replica);
         self.cloud.retain(|t| &*t.replica != replica);
-        let tags: Vec<Tag> = self.values.keys().filter(|t| &*t.replica == replica).cloned().collect();
+        let tags: Vec<Tag> = self
+            .values
+            .keys()
+            .filter(|t| &*t.replica == replica)
+            .cloned()
+            .collect();
         let mut diff = Diff::default();
         for tag in tags {
             if let Some(e) = self.remove_value(&tag) {
@@ -291,7 +331,10 @@ impl State {
                 continue;
             }
             self.see(tag);
-            let entry = Entry { owner: 0, ..entry.clone() };
+            let entry = Entry {
+                owner: 0,
+                ..entry.clone()
+            };
             diff.joins.push(entry.clone());
             self.insert(tag.clone(), entry);
         }
@@ -319,7 +362,11 @@ impl State {
     pub fn list(&self, topic: &str) -> Vec<(&Tag, &Entry)> {
         self.topics
             .get(topic)
-            .map(|tags| tags.iter().filter_map(|t| self.values.get_key_value(t)).collect())
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|t| self.values.get_key_value(t))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -46,7 +46,11 @@ pub struct Broadcast {
 
 impl Broadcast {
     /// A new broadcast.
-    pub fn new(topic: impl Into<String>, event: impl Into<String>, payload: impl Into<Payload>) -> Self {
+    pub fn new(
+        topic: impl Into<String>,
+        event: impl Into<String>,
+        payload: impl Into<Payload>,
+    ) -> Self {
         Broadcast {
             topic: topic.into(),
             event: event.into(),
@@ -58,7 +62,8 @@ impl Broadcast {
 
     /// This broadcast as a wire frame for `ser`, encoded once and shared (fastlane).
     pub fn encoded(&self, ser: Serializer) -> Result<&Frame, &EncodeError> {
-        self.cache.get_or_encode(ser, &self.topic, &self.event, &self.payload)
+        self.cache
+            .get_or_encode(ser, &self.topic, &self.event, &self.payload)
     }
 }
 
@@ -211,7 +216,9 @@ pub struct PubSub {
 
 impl fmt::Debug for PubSub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PubSub").field("node", &self.node_name()).finish()
+        f.debug_struct("PubSub")
+            .field("node", &self.node_name())
+            .finish()
     }
 }
 
@@ -229,10 +236,18 @@ impl PubSub {
 
     /// A PubSub that forwards broadcasts to other nodes through `adapter`.
     pub fn with_adapter(adapter: impl Adapter) -> PubSub {
-        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 4;
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            * 4;
         let shards = (0..n.max(4)).map(|_| RwLock::new(HashMap::new())).collect();
-        let inner = Arc::new(Inner { shards, adapter: Box::new(adapter) });
-        inner.adapter.start(Dispatcher { inner: Arc::downgrade(&inner) });
+        let inner = Arc::new(Inner {
+            shards,
+            adapter: Box::new(adapter),
+        });
+        inner.adapter.start(Dispatcher {
+            inner: Arc::downgrade(&inner),
+        });
         PubSub { inner }
     }
 
@@ -243,13 +258,23 @@ impl PubSub {
 
     /// Register `subscriber` under `id` for `topic` (idempotent for the same id and topic).
     pub fn subscribe_with(&self, id: SubscriberId, topic: &str, subscriber: Arc<dyn Subscriber>) {
-        let mut map = self.inner.shard(id).write().unwrap_or_else(|e| e.into_inner());
-        map.entry(topic.to_owned()).or_default().insert(id, subscriber);
+        let mut map = self
+            .inner
+            .shard(id)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(topic.to_owned())
+            .or_default()
+            .insert(id, subscriber);
     }
 
     /// Remove subscriber `id` from `topic`.
     pub fn unsubscribe(&self, id: SubscriberId, topic: &str) {
-        let mut map = self.inner.shard(id).write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .inner
+            .shard(id)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(subs) = map.get_mut(topic) {
             subs.remove(&id);
             if subs.is_empty() {
@@ -263,7 +288,12 @@ impl PubSub {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = SubscriberId::next();
         self.subscribe_with(id, topic, Arc::new(MailboxSubscriber(tx)));
-        Subscription { id, topic: topic.to_owned(), pubsub: self.clone(), rx }
+        Subscription {
+            id,
+            topic: topic.to_owned(),
+            pubsub: self.clone(),
+            rx,
+        }
     }
 
     /// How many local subscribers `topic` has.
@@ -271,13 +301,26 @@ impl PubSub {
         self.inner
             .shards
             .iter()
-            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).get(topic).map_or(0, |m| m.len()))
+            .map(|s| {
+                s.read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(topic)
+                    .map_or(0, |m| m.len())
+            })
             .sum()
     }
 
     /// Broadcast to every subscriber of `topic` on every node.
-    pub fn broadcast(&self, topic: &str, event: &str, payload: impl Into<Payload>) -> Result<(), PubSubError> {
-        self.publish(Broadcast::new(topic, event, payload), Some(Target::AllNodes))
+    pub fn broadcast(
+        &self,
+        topic: &str,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<(), PubSubError> {
+        self.publish(
+            Broadcast::new(topic, event, payload),
+            Some(Target::AllNodes),
+        )
     }
 
     /// Broadcast to every subscriber except `from` (on this node; other nodes get it all).
@@ -295,11 +338,18 @@ impl PubSub {
 
     /// Broadcast to this node's subscribers only.
     pub fn local_broadcast(&self, topic: &str, event: &str, payload: impl Into<Payload>) {
-        self.inner.dispatch(Arc::new(Broadcast::new(topic, event, payload)));
+        self.inner
+            .dispatch(Arc::new(Broadcast::new(topic, event, payload)));
     }
 
     /// Broadcast to this node's subscribers except `from`.
-    pub fn local_broadcast_from(&self, from: SubscriberId, topic: &str, event: &str, payload: impl Into<Payload>) {
+    pub fn local_broadcast_from(
+        &self,
+        from: SubscriberId,
+        topic: &str,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) {
         let mut msg = Broadcast::new(topic, event, payload);
         msg.from = Some(from);
         self.inner.dispatch(Arc::new(msg));
@@ -351,7 +401,10 @@ pub struct Subscription {
 
 impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription").field("id", &self.id).field("topic", &self.topic).finish()
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("topic", &self.topic)
+            .finish()
     }
 }
 

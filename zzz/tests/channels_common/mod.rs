@@ -12,8 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 use zzz::channels::transport::longpoll::LongPoll;
 use zzz::channels::transport::websocket;
 use zzz::channels::{
-    Channel, ChannelRoutes, ChannelSocket, ConnectInfo, Info, JoinResult, Params, Payload, Refused, Reply,
-    SocketConfig, SocketEndpoint, Status, TerminateReason, UserSocket,
+    Channel, ChannelRoutes, ChannelSocket, ConnectInfo, Info, JoinResult, Params, Payload, Refused,
+    Reply, SocketConfig, SocketEndpoint, Status, TerminateReason, UserSocket,
 };
 use zzz::presence::Presence;
 use zzz::pubsub::PubSub;
@@ -45,8 +45,16 @@ pub struct RoomChannel {
 struct AfterJoin;
 
 impl Channel<User> for RoomChannel {
-    async fn join(&mut self, topic: &str, payload: Payload, socket: &mut ChannelSocket<User>) -> JoinResult {
-        self.log.lock().unwrap().push(format!("join {topic} {}", socket.assigns().name));
+    async fn join(
+        &mut self,
+        topic: &str,
+        payload: Payload,
+        socket: &mut ChannelSocket<User>,
+    ) -> JoinResult {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("join {topic} {}", socket.assigns().name));
         if topic == "room:secret" {
             return Err(json!({"reason": "unauthorized"}).into());
         }
@@ -59,15 +67,26 @@ impl Channel<User> for RoomChannel {
         Ok(json!({"joined": topic}).into())
     }
 
-    async fn handle_in(&mut self, event: &str, payload: Payload, socket: &mut ChannelSocket<User>) -> Reply {
+    async fn handle_in(
+        &mut self,
+        event: &str,
+        payload: Payload,
+        socket: &mut ChannelSocket<User>,
+    ) -> Reply {
         match event {
             "new_msg" => {
-                let body = payload.get("body").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let body = payload
+                    .get("body")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 if body.is_empty() {
                     return Reply::error(json!({"reason": "empty"}));
                 }
                 let user = socket.assigns().name.clone();
-                socket.broadcast("new_msg", json!({"user": user, "body": body})).unwrap();
+                socket
+                    .broadcast("new_msg", json!({"user": user, "body": body}))
+                    .unwrap();
                 Reply::ok_empty()
             }
             "shout_from" => {
@@ -105,7 +124,11 @@ impl Channel<User> for RoomChannel {
                 }
                 Payload::Json(_) => Reply::error(json!({"reason": "expected binary"})),
             },
-            "update_meta" => match self.presence.update(socket, &socket.assigns().name.clone(), payload.as_json().cloned().unwrap_or_default()) {
+            "update_meta" => match self.presence.update(
+                socket,
+                &socket.assigns().name.clone(),
+                payload.as_json().cloned().unwrap_or_default(),
+            ) {
                 Ok(r) => Reply::ok(json!({"phx_ref": r})),
                 Err(e) => Reply::error(json!({"reason": e.to_string()})),
             },
@@ -117,7 +140,12 @@ impl Channel<User> for RoomChannel {
         &["intercepted"]
     }
 
-    async fn handle_out(&mut self, event: &str, payload: Payload, socket: &mut ChannelSocket<User>) {
+    async fn handle_out(
+        &mut self,
+        event: &str,
+        payload: Payload,
+        socket: &mut ChannelSocket<User>,
+    ) {
         if payload.get("drop") == Some(&Value::Bool(true)) {
             return;
         }
@@ -129,14 +157,19 @@ impl Channel<User> for RoomChannel {
     async fn handle_info(&mut self, msg: Info, socket: &mut ChannelSocket<User>) {
         if msg.downcast_ref::<AfterJoin>().is_some() {
             let name = socket.assigns().name.clone();
-            self.presence.track(socket, &name, json!({"online_at": 1})).unwrap();
+            self.presence
+                .track(socket, &name, json!({"online_at": 1}))
+                .unwrap();
             let list = self.presence.list(socket.topic());
             socket.push("presence_state", list);
         }
     }
 
     async fn terminate(&mut self, reason: &TerminateReason, socket: &mut ChannelSocket<User>) {
-        self.log.lock().unwrap().push(format!("terminate {} {reason:?}", socket.topic()));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("terminate {} {reason:?}", socket.topic()));
     }
 }
 
@@ -152,7 +185,10 @@ impl UserSocket for TestSocket {
             .cloned()
             .or_else(|| info.auth_token.clone())
             .ok_or_else(|| Refused::new("user missing"))?;
-        Ok(User { name, auth_token: info.auth_token.clone() })
+        Ok(User {
+            name,
+            auth_token: info.auth_token.clone(),
+        })
     }
 
     fn id(&self, user: &User) -> Option<String> {
@@ -161,14 +197,23 @@ impl UserSocket for TestSocket {
 
     fn channels(&self, routes: &mut ChannelRoutes<User>) {
         let (presence, log) = (self.presence.clone(), self.log.clone());
-        routes.channel("room:*", move || RoomChannel { presence: presence.clone(), log: log.clone() });
+        routes.channel("room:*", move || RoomChannel {
+            presence: presence.clone(),
+            log: log.clone(),
+        });
     }
 }
 
 pub fn endpoint_with(config: SocketConfig) -> (SocketEndpoint<TestSocket>, TestSocket) {
     let pubsub = PubSub::new();
-    let handler = TestSocket { presence: Presence::new(pubsub.clone()), log: Default::default() };
-    (SocketEndpoint::with_config(handler.clone(), pubsub, config), handler)
+    let handler = TestSocket {
+        presence: Presence::new(pubsub.clone()),
+        log: Default::default(),
+    };
+    (
+        SocketEndpoint::with_config(handler.clone(), pubsub, config),
+        handler,
+    )
 }
 
 pub fn endpoint() -> (SocketEndpoint<TestSocket>, TestSocket) {
@@ -201,11 +246,18 @@ pub async fn accept_one<S: UserSocket>(
     };
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
-    if !matches!(req.parse(&buf[..head_len]), Ok(httparse::Status::Complete(_))) {
-        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+    if !matches!(
+        req.parse(&buf[..head_len]),
+        Ok(httparse::Status::Complete(_))
+    ) {
+        let _ = stream
+            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await;
         return;
     }
-    let mut builder = http::Request::builder().method(req.method.unwrap_or("GET")).uri(req.path.unwrap_or("/"));
+    let mut builder = http::Request::builder()
+        .method(req.method.unwrap_or("GET"))
+        .uri(req.path.unwrap_or("/"));
     for h in req.headers.iter() {
         builder = builder.header(h.name, h.value);
     }
@@ -230,14 +282,19 @@ pub async fn accept_one<S: UserSocket>(
         for (k, v) in res.headers() {
             head.push_str(&format!("{}: {}\r\n", k, v.to_str().unwrap()));
         }
-        head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", res.body().len()));
+        head.push_str(&format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            res.body().len()
+        ));
         let _ = stream.write_all(head.as_bytes()).await;
         let _ = stream.write_all(res.body().as_bytes()).await;
         let _ = stream.shutdown().await;
         return;
     }
     if parts.uri.path() != "/socket/websocket" {
-        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+            .await;
         return;
     }
     match websocket::upgrade(&endpoint, &parts, Some(peer)).await {
@@ -275,7 +332,9 @@ pub async fn serve<S: UserSocket>(endpoint: SocketEndpoint<S>) -> SocketAddr {
     let longpoll = LongPoll::new(endpoint.clone()).with_window(Duration::from_millis(500));
     tokio::spawn(async move {
         loop {
-            let Ok((stream, peer)) = listener.accept().await else { return };
+            let Ok((stream, peer)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(accept_one(endpoint.clone(), longpoll.clone(), stream, peer));
         }
     });

@@ -67,7 +67,11 @@ struct Session {
 
 impl Session {
     fn take_messages(&self) -> Vec<String> {
-        self.outbox.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect()
+        self.outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect()
     }
 }
 
@@ -84,7 +88,10 @@ impl LongPollTransport {
     fn end(&self) {
         self.session.closed.store(true, Ordering::Release);
         self.session.notify.notify_waiters();
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.token);
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.token);
     }
 }
 
@@ -95,11 +102,17 @@ impl Transport for LongPollTransport {
 
     async fn send(&mut self, frames: Vec<Frame>) -> bool {
         {
-            let mut out = self.session.outbox.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = self
+                .session
+                .outbox
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             for frame in frames {
                 match frame {
                     Frame::Text(t) => out.push_back(t.as_str().to_owned()),
-                    Frame::Binary(_) => tracing::warn!("binary frame dropped: the longpoll transport carries text only"),
+                    Frame::Binary(_) => tracing::warn!(
+                        "binary frame dropped: the longpoll transport carries text only"
+                    ),
                 }
             }
         }
@@ -108,7 +121,11 @@ impl Transport for LongPollTransport {
     }
 
     async fn close(&mut self, reason: CloseReason) {
-        tracing::debug!(code = reason.code, "longpoll session closed: {}", reason.reason);
+        tracing::debug!(
+            code = reason.code,
+            "longpoll session closed: {}",
+            reason.reason
+        );
         self.end();
     }
 }
@@ -128,13 +145,20 @@ pub struct LongPoll<S: UserSocket> {
 
 impl<S: UserSocket> Clone for LongPoll<S> {
     fn clone(&self) -> Self {
-        LongPoll { endpoint: self.endpoint.clone(), sessions: self.sessions.clone(), window: self.window }
+        LongPoll {
+            endpoint: self.endpoint.clone(),
+            sessions: self.sessions.clone(),
+            window: self.window,
+        }
     }
 }
 
 impl<S: UserSocket> std::fmt::Debug for LongPoll<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LongPoll").field("sessions", &self.session_count()).field("window", &self.window).finish()
+        f.debug_struct("LongPoll")
+            .field("sessions", &self.session_count())
+            .field("window", &self.window)
+            .finish()
     }
 }
 
@@ -143,7 +167,10 @@ fn random_token() -> String {
     // unpredictable without the process's keys.
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let mut raw = [0u8; 24];
     raw[..8].copy_from_slice(&RandomState::new().hash_one((n, t, 1u8)).to_le_bytes());
     raw[8..16].copy_from_slice(&RandomState::new().hash_one((t, n, 2u8)).to_le_bytes());
@@ -154,9 +181,15 @@ fn random_token() -> String {
 fn json_response(body: Value) -> Response<String> {
     let mut res = Response::new(body.to_string());
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     res
 }
 
@@ -167,7 +200,11 @@ fn status(code: u16) -> Response<String> {
 impl<S: UserSocket> LongPoll<S> {
     /// The transport for `endpoint`, with a 10 s poll window.
     pub fn new(endpoint: SocketEndpoint<S>) -> Self {
-        LongPoll { endpoint, sessions: Default::default(), window: Duration::from_secs(10) }
+        LongPoll {
+            endpoint,
+            sessions: Default::default(),
+            window: Duration::from_secs(10),
+        }
     }
 
     /// Set how long a poll waits for messages before answering 204.
@@ -178,7 +215,10 @@ impl<S: UserSocket> LongPoll<S> {
 
     /// Open sessions.
     pub fn session_count(&self) -> usize {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     fn session(&self, parts: &http::request::Parts, params: &Params) -> Option<Arc<Session>> {
@@ -188,16 +228,35 @@ impl<S: UserSocket> LongPoll<S> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .or_else(|| params.get("token").cloned())?;
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&token).cloned()
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&token)
+            .cloned()
     }
 
     /// Handle one `/socket/longpoll` request (the body is only read for `POST`).
-    pub async fn handle(&self, parts: &http::request::Parts, body: Bytes, peer_addr: Option<SocketAddr>) -> Response<String> {
+    pub async fn handle(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+        peer_addr: Option<SocketAddr>,
+    ) -> Response<String> {
         let config = self.endpoint.config();
-        if let Some(origin) = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-            let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        if let Some(origin) = parts
+            .headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+        {
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok());
             if !origin_allowed(&config.check_origin, origin, host) {
-                tracing::error!(origin, "could not check origin for the longpoll transport; refusing");
+                tracing::error!(
+                    origin,
+                    "could not check origin for the longpoll transport; refusing"
+                );
                 return status(403);
             }
         }
@@ -212,12 +271,22 @@ impl<S: UserSocket> LongPoll<S> {
             Method::OPTIONS => {
                 let mut res = Response::new(String::new());
                 let h = res.headers_mut();
-                if let Some(req_headers) = parts.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+                if let Some(req_headers) = parts.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+                {
                     h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, req_headers.clone());
                 }
-                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-                h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("get, post, options"));
-                h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("3600"));
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                    HeaderValue::from_static("*"),
+                );
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_METHODS,
+                    HeaderValue::from_static("get, post, options"),
+                );
+                h.insert(
+                    header::ACCESS_CONTROL_MAX_AGE,
+                    HeaderValue::from_static("3600"),
+                );
                 res
             }
             Method::GET => match self.session(parts, &params) {
@@ -236,12 +305,26 @@ impl<S: UserSocket> LongPoll<S> {
         }
     }
 
-    async fn new_session(&self, parts: &http::request::Parts, params: &Params, peer_addr: Option<SocketAddr>) -> Response<String> {
+    async fn new_session(
+        &self,
+        parts: &http::request::Parts,
+        params: &Params,
+        peer_addr: Option<SocketAddr>,
+    ) -> Response<String> {
         let Some(serializer) = Serializer::from_vsn(params.get("vsn").map(String::as_str)) else {
             return status(403);
         };
-        let auth_token = parts.headers.get(AUTH_TOKEN_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let info = ConnectInfo { uri: parts.uri.clone(), headers: parts.headers.clone(), peer_addr, auth_token };
+        let auth_token = parts
+            .headers
+            .get(AUTH_TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let info = ConnectInfo {
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            peer_addr,
+            auth_token,
+        };
         let state = match self.endpoint.connect(params, &info, serializer).await {
             Ok(state) => state,
             Err(refused) => {
@@ -258,8 +341,16 @@ impl<S: UserSocket> LongPoll<S> {
             notify: Notify::new(),
             closed: AtomicBool::new(false),
         });
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(token.clone(), session.clone());
-        let transport = LongPollTransport { rx, session, sessions: self.sessions.clone(), token: token.clone() };
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token.clone(), session.clone());
+        let transport = LongPollTransport {
+            rx,
+            session,
+            sessions: self.sessions.clone(),
+            token: token.clone(),
+        };
         let config = self.endpoint.config();
         tokio::spawn(run(state, transport, config.timeout, config.write_timeout));
         json_response(json!({ "status": 410, "token": token, "messages": [] }))
@@ -276,7 +367,9 @@ impl<S: UserSocket> LongPoll<S> {
             notified.as_mut().enable();
             let messages = session.take_messages();
             if !messages.is_empty() {
-                return json_response(json!({ "status": 200, "token": token, "messages": messages }));
+                return json_response(
+                    json!({ "status": 200, "token": token, "messages": messages }),
+                );
             }
             if session.closed.load(Ordering::Acquire) {
                 return status(410);
@@ -295,10 +388,17 @@ fn publish(parts: &http::request::Parts, body: &Bytes, session: &Session) -> Res
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-ndjson"));
-    let Ok(text) = std::str::from_utf8(body) else { return status(400) };
+    let Ok(text) = std::str::from_utf8(body) else {
+        return status(400);
+    };
     let mut ok = true;
     if ndjson {
-        for line in text.split('\n').map(|l| l.trim_end_matches('\r')).filter(|l| !l.is_empty()).take(MAX_BATCH) {
+        for line in text
+            .split('\n')
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| !l.is_empty())
+            .take(MAX_BATCH)
+        {
             let frame = if line.starts_with('[') {
                 Frame::Text(Utf8Bytes::from(line))
             } else {

@@ -56,7 +56,11 @@ pub trait Transport: Send {
 
 /// Send a close, giving up after `write_timeout` (a client that does not read cannot hold
 /// the connection open).
-async fn close<T: Transport>(transport: &mut T, reason: CloseReason, write_timeout: std::time::Duration) {
+async fn close<T: Transport>(
+    transport: &mut T,
+    reason: CloseReason,
+    write_timeout: std::time::Duration,
+) {
     let _ = tokio::time::timeout(write_timeout, transport.close(reason)).await;
 }
 
@@ -79,7 +83,12 @@ pub async fn run<S: UserSocket, T: Transport>(
     tokio::pin!(idle);
     let mut drain = state.drain_signal();
     if *drain.borrow_and_update() {
-        close(&mut transport, CloseReason::new(1012, "server draining"), write_timeout).await;
+        close(
+            &mut transport,
+            CloseReason::new(1012, "server draining"),
+            write_timeout,
+        )
+        .await;
         state.shutdown().await;
         return;
     }

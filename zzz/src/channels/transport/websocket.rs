@@ -36,7 +36,8 @@ use super::{Incoming, Transport, run};
 use crate::channels::message::Frame;
 use crate::channels::serializer::Serializer;
 use crate::channels::socket::{
-    CheckOrigin, CloseReason, ConnectInfo, Params, SocketConfig, SocketEndpoint, SocketState, UserSocket,
+    CheckOrigin, CloseReason, ConnectInfo, Params, SocketConfig, SocketEndpoint, SocketState,
+    UserSocket,
 };
 
 const BEARER_PREFIX: &str = "base64url.bearer.phx.";
@@ -62,9 +63,12 @@ pub fn auth_token_from_protocols(value: &str) -> Result<Option<String>, String> 
                 .collect();
             let engine = GeneralPurpose::new(
                 &base64::alphabet::STANDARD,
-                GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+                GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(DecodePaddingMode::Indifferent),
             );
-            let bytes = engine.decode(normalized).map_err(|e| format!("auth token is not base64: {e}"))?;
+            let bytes = engine
+                .decode(normalized)
+                .map_err(|e| format!("auth token is not base64: {e}"))?;
             return String::from_utf8(bytes)
                 .map(Some)
                 .map_err(|_| "auth token is not UTF-8".to_string());
@@ -76,7 +80,10 @@ pub fn auth_token_from_protocols(value: &str) -> Result<Option<String>, String> 
 fn reject(status: StatusCode, message: impl Into<String>) -> Response<String> {
     let mut res = Response::new(message.into());
     *res.status_mut() = status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     res
 }
 
@@ -95,11 +102,17 @@ fn host_only(authority: &str) -> &str {
 /// Whether `origin` (an `Origin` header value) passes `check` for a request to `host` (the
 /// `Host` header).
 pub fn origin_allowed(check: &CheckOrigin, origin: &str, host: Option<&str>) -> bool {
-    let Ok(uri) = origin.parse::<http::Uri>() else { return false };
-    let (Some(scheme), Some(origin_host)) = (uri.scheme_str(), uri.host()) else { return false };
+    let Ok(uri) = origin.parse::<http::Uri>() else {
+        return false;
+    };
+    let (Some(scheme), Some(origin_host)) = (uri.scheme_str(), uri.host()) else {
+        return false;
+    };
     match check {
         CheckOrigin::Disabled => true,
-        CheckOrigin::SameHost => host.is_some_and(|h| host_only(h).eq_ignore_ascii_case(origin_host)),
+        CheckOrigin::SameHost => {
+            host.is_some_and(|h| host_only(h).eq_ignore_ascii_case(origin_host))
+        }
         CheckOrigin::List(allowed) => allowed.iter().any(|a| {
             let (want_scheme, rest) = match a.split_once("//") {
                 Some(("", rest)) => (None, rest),
@@ -110,7 +123,9 @@ pub fn origin_allowed(check: &CheckOrigin, origin: &str, host: Option<&str>) -> 
             let host_ok = match want_host.strip_prefix("*.") {
                 Some(suffix) => {
                     origin_host.len() > suffix.len() + 1
-                        && origin_host.to_ascii_lowercase().ends_with(&format!(".{}", suffix.to_ascii_lowercase()))
+                        && origin_host
+                            .to_ascii_lowercase()
+                            .ends_with(&format!(".{}", suffix.to_ascii_lowercase()))
                 }
                 None => want_host.eq_ignore_ascii_case(origin_host),
             };
@@ -131,7 +146,10 @@ pub struct WebSocketUpgrade<S: UserSocket> {
 
 impl<S: UserSocket> std::fmt::Debug for WebSocketUpgrade<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebSocketUpgrade").field("state", &self.state).field("protocol", &self.protocol).finish()
+        f.debug_struct("WebSocketUpgrade")
+            .field("state", &self.state)
+            .field("protocol", &self.protocol)
+            .finish()
     }
 }
 
@@ -155,9 +173,13 @@ pub async fn upgrade<S: UserSocket>(
 ) -> Result<WebSocketUpgrade<S>, Response<String>> {
     let config = endpoint.config();
     if parts.method != http::Method::GET {
-        return Err(reject(StatusCode::BAD_REQUEST, "websocket upgrade must be a GET request"));
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "websocket upgrade must be a GET request",
+        ));
     }
-    let is_websocket = header_str(parts, header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let is_websocket =
+        header_str(parts, header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
     let key = parts.headers.get(header::SEC_WEBSOCKET_KEY);
     let version_ok = header_str(parts, header::SEC_WEBSOCKET_VERSION) == Some("13");
     let (true, Some(key), true) = (is_websocket, key, version_ok) else {
@@ -169,23 +191,40 @@ pub async fn upgrade<S: UserSocket>(
     if let Some(origin) = header_str(parts, header::ORIGIN) {
         let host = header_str(parts, header::HOST).or(parts.uri.authority().map(|a| a.as_str()));
         if !origin_allowed(&config.check_origin, origin, host) {
-            tracing::error!(origin, "could not check origin for the socket transport; refusing (403)");
-            return Err(reject(StatusCode::FORBIDDEN, format!("origin {origin} is not allowed")));
+            tracing::error!(
+                origin,
+                "could not check origin for the socket transport; refusing (403)"
+            );
+            return Err(reject(
+                StatusCode::FORBIDDEN,
+                format!("origin {origin} is not allowed"),
+            ));
         }
     }
     let params: Params = match parts.uri.query() {
         Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-            .map_err(|e| reject(StatusCode::BAD_REQUEST, format!("invalid query string: {e}")))?
+            .map_err(|e| {
+                reject(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid query string: {e}"),
+                )
+            })?
             .into_iter()
             .collect(),
         None => Params::new(),
     };
     let vsn = params.get("vsn").map(String::as_str);
     let Some(serializer) = Serializer::from_vsn(vsn) else {
-        tracing::error!(?vsn, "the client's requested transport version does not match any serializer");
+        tracing::error!(
+            ?vsn,
+            "the client's requested transport version does not match any serializer"
+        );
         return Err(reject(
             StatusCode::FORBIDDEN,
-            format!("unsupported vsn {:?} (supported: 1.0.0, 2.0.0)", vsn.unwrap_or_default()),
+            format!(
+                "unsupported vsn {:?} (supported: 1.0.0, 2.0.0)",
+                vsn.unwrap_or_default()
+            ),
         ));
     };
     let protocols: Vec<&str> = parts
@@ -195,13 +234,26 @@ pub async fn upgrade<S: UserSocket>(
         .filter_map(|v| v.to_str().ok())
         .collect();
     let protocols = protocols.join(",");
-    let auth_token = auth_token_from_protocols(&protocols).map_err(|e| reject(StatusCode::BAD_REQUEST, e))?;
-    let protocol = protocols.split(',').map(str::trim).any(|p| p == "phoenix").then_some("phoenix");
-    let info = ConnectInfo { uri: parts.uri.clone(), headers: parts.headers.clone(), peer_addr, auth_token };
-    let state = endpoint.connect(&params, &info, serializer).await.map_err(|refused| {
-        tracing::info!("socket connect refused: {}", refused.reason);
-        reject(StatusCode::FORBIDDEN, "connection refused")
-    })?;
+    let auth_token =
+        auth_token_from_protocols(&protocols).map_err(|e| reject(StatusCode::BAD_REQUEST, e))?;
+    let protocol = protocols
+        .split(',')
+        .map(str::trim)
+        .any(|p| p == "phoenix")
+        .then_some("phoenix");
+    let info = ConnectInfo {
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+        peer_addr,
+        auth_token,
+    };
+    let state = endpoint
+        .connect(&params, &info, serializer)
+        .await
+        .map_err(|refused| {
+            tracing::info!("socket connect refused: {}", refused.reason);
+            reject(StatusCode::FORBIDDEN, "connection refused")
+        })?;
     Ok(WebSocketUpgrade {
         state,
         accept: accept_key(key.as_bytes()),
@@ -240,7 +292,13 @@ impl<S: UserSocket> WebSocketUpgrade<S> {
         IO: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(self.ws_config)).await;
-        run(self.state, WsTransport { ws }, self.timeout, self.write_timeout).await;
+        run(
+            self.state,
+            WsTransport { ws },
+            self.timeout,
+            self.write_timeout,
+        )
+        .await;
     }
 }
 
@@ -251,7 +309,13 @@ where
     IO: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(config))).await;
-    run(state, WsTransport { ws }, config.timeout, config.write_timeout).await;
+    run(
+        state,
+        WsTransport { ws },
+        config.timeout,
+        config.write_timeout,
+    )
+    .await;
 }
 
 struct WsTransport<IO> {
@@ -263,15 +327,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Transport for WsTransport<IO> {
         match self.ws.next().await {
             Some(Ok(WsMessage::Text(t))) => Incoming::Frame(Frame::Text(t)),
             Some(Ok(WsMessage::Binary(b))) => Incoming::Frame(Frame::Binary(b)),
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => Incoming::Activity,
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {
+                Incoming::Activity
+            }
             Some(Ok(WsMessage::Close(_))) | None => {
                 // tungstenite queued the close reply; push it out.
                 let _ = self.ws.flush().await;
                 Incoming::Closed
             }
-            Some(Err(WsError::Capacity(e))) => Incoming::Violation(CloseReason::new(1009, format!("message too big: {e}"))),
-            Some(Err(WsError::Protocol(e))) => Incoming::Violation(CloseReason::new(1002, format!("protocol error: {e}"))),
-            Some(Err(WsError::Utf8(_))) => Incoming::Violation(CloseReason::new(1007, "text frame is not UTF-8")),
+            Some(Err(WsError::Capacity(e))) => {
+                Incoming::Violation(CloseReason::new(1009, format!("message too big: {e}")))
+            }
+            Some(Err(WsError::Protocol(e))) => {
+                Incoming::Violation(CloseReason::new(1002, format!("protocol error: {e}")))
+            }
+            Some(Err(WsError::Utf8(_))) => {
+                Incoming::Violation(CloseReason::new(1007, "text frame is not UTF-8"))
+            }
             Some(Err(_)) => Incoming::Closed,
         }
     }
@@ -290,7 +362,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Transport for WsTransport<IO> {
     }
 
     async fn close(&mut self, reason: CloseReason) {
-        let frame = CloseFrame { code: reason.code.into(), reason: reason.reason.into() };
+        let frame = CloseFrame {
+            code: reason.code.into(),
+            reason: reason.reason.into(),
+        };
         let _ = self.ws.close(Some(frame)).await;
     }
 }
