@@ -79,8 +79,9 @@ impl SubscriberId {
     }
 }
 
-/// Something that receives broadcasts. `deliver` must not block; return `false` when the
-/// subscriber is gone, and it is removed from the registry.
+/// Something that receives broadcasts. `deliver` must not block and must not call back into
+/// the PubSub (it runs under a registry read lock); return `false` when the subscriber is
+/// gone, and it is removed from the registry.
 pub trait Subscriber: Send + Sync + 'static {
     /// Hand a broadcast to the subscriber.
     fn deliver(&self, msg: &Arc<Broadcast>) -> bool;
