@@ -61,6 +61,7 @@
 #![warn(missing_docs)]
 
 pub mod body;
+pub mod channels;
 pub mod conn;
 pub mod endpoint;
 pub mod extract;
@@ -68,6 +69,8 @@ pub mod handler;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod plug;
+pub mod presence;
+pub mod pubsub;
 pub mod response;
 pub mod router;
 pub mod server;

@@ -1,0 +1,438 @@
+//! PubSub: topic subscribe / broadcast, in-process by default, with an [`Adapter`] for
+//! several nodes.
+//!
+//! Subscribers live in a registry sharded by subscriber id, so subscribing from many tasks at
+//! once does not contend on one lock. A broadcast is one [`Broadcast`] value shared by `Arc`
+//! with every subscriber; channel sockets encode it once per serializer through its
+//! fastlane cache, so a broadcast to 100,000 sockets is serialized once.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use zzz::pubsub::PubSub;
+//! use serde_json::json;
+//!
+//! let pubsub = PubSub::new();
+//! let mut sub = pubsub.subscribe("room:lobby");
+//! pubsub.broadcast("room:lobby", "new_msg", json!({"body": "hi"})).unwrap();
+//! let msg = sub.recv().await.unwrap();
+//! assert_eq!(msg.event, "new_msg");
+//! assert_eq!(msg.payload.get("body").unwrap(), "hi");
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+
+use tokio::sync::mpsc;
+
+use crate::channels::message::{Frame, Payload};
+use crate::channels::serializer::{EncodeError, FastlaneCache, Serializer};
+
+/// A message published on a topic.
+#[derive(Debug)]
+pub struct Broadcast {
+    /// The topic.
+    pub topic: String,
+    /// The event name.
+    pub event: String,
+    /// The payload.
+    pub payload: Payload,
+    /// The local subscriber that must not receive it (`broadcast_from`).
+    pub from: Option<SubscriberId>,
+    cache: FastlaneCache,
+}
+
+impl Broadcast {
+    /// A new broadcast.
+    pub fn new(
+        topic: impl Into<String>,
+        event: impl Into<String>,
+        payload: impl Into<Payload>,
+    ) -> Self {
+        Broadcast {
+            topic: topic.into(),
+            event: event.into(),
+            payload: payload.into(),
+            from: None,
+            cache: FastlaneCache::default(),
+        }
+    }
+
+    /// This broadcast as a wire frame for `ser`, encoded once and shared (fastlane).
+    pub fn encoded(&self, ser: Serializer) -> Result<&Frame, &EncodeError> {
+        self.cache
+            .get_or_encode(ser, &self.topic, &self.event, &self.payload)
+    }
+}
+
+/// The identity of a subscriber (unique in this process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriberId(pub u64);
+
+impl SubscriberId {
+    /// A fresh, process-unique id.
+    pub fn next() -> SubscriberId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        SubscriberId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Something that receives broadcasts. `deliver` must not block and must not call back into
+/// the PubSub (it runs under a registry read lock); return `false` when the subscriber is
+/// gone, and it is removed from the registry.
+pub trait Subscriber: Send + Sync + 'static {
+    /// Hand a broadcast to the subscriber.
+    fn deliver(&self, msg: &Arc<Broadcast>) -> bool;
+}
+
+/// Where an adapter sends a broadcast.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Every other node.
+    AllNodes,
+    /// One named node.
+    Node(&'a str),
+}
+
+/// Errors of PubSub operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PubSubError {
+    /// The adapter could not hand the message to other nodes.
+    Adapter(String),
+}
+
+impl fmt::Display for PubSubError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PubSubError::Adapter(e) => write!(f, "pubsub adapter error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PubSubError {}
+
+/// Carries broadcasts between nodes. The local delivery is always done by [`PubSub`]
+/// itself; an adapter only forwards to other nodes and, when a message arrives from another
+/// node, hands it to [`Dispatcher::dispatch`].
+///
+/// Implementations must not block in `forward` (queue the message for a background task).
+pub trait Adapter: Send + Sync + 'static {
+    /// This node's name.
+    fn node_name(&self) -> &str;
+    /// Called once when the PubSub starts; keep the dispatcher to deliver remote messages.
+    fn start(&self, dispatcher: Dispatcher);
+    /// Send a broadcast to other nodes.
+    fn forward(&self, msg: &Broadcast, target: Target<'_>) -> Result<(), PubSubError>;
+}
+
+/// The in-process adapter: one node, nothing to forward.
+#[derive(Debug, Clone)]
+pub struct LocalAdapter {
+    node: String,
+}
+
+impl LocalAdapter {
+    /// A local adapter for a node named `node`.
+    pub fn new(node: impl Into<String>) -> Self {
+        LocalAdapter { node: node.into() }
+    }
+}
+
+impl Adapter for LocalAdapter {
+    fn node_name(&self) -> &str {
+        &self.node
+    }
+    fn start(&self, _dispatcher: Dispatcher) {}
+    fn forward(&self, _msg: &Broadcast, _target: Target<'_>) -> Result<(), PubSubError> {
+        Ok(())
+    }
+}
+
+/// Delivers messages that arrived from other nodes to this node's subscribers.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Weak<Inner>,
+}
+
+impl Dispatcher {
+    /// Deliver a remote broadcast locally. Returns false once the PubSub is gone.
+    pub fn dispatch(&self, topic: &str, event: &str, payload: Payload) -> bool {
+        match self.inner.upgrade() {
+            Some(inner) => {
+                inner.dispatch(Arc::new(Broadcast::new(topic, event, payload)));
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+type TopicMap = HashMap<String, HashMap<SubscriberId, Arc<dyn Subscriber>>>;
+
+struct Inner {
+    shards: Box<[RwLock<TopicMap>]>,
+    adapter: Box<dyn Adapter>,
+}
+
+impl Inner {
+    fn shard(&self, id: SubscriberId) -> &RwLock<TopicMap> {
+        &self.shards[(id.0 as usize) % self.shards.len()]
+    }
+
+    fn dispatch(&self, msg: Arc<Broadcast>) {
+        for shard in self.shards.iter() {
+            let mut dead = Vec::new();
+            {
+                let map = shard.read().unwrap_or_else(|e| e.into_inner());
+                if let Some(subs) = map.get(&msg.topic) {
+                    for (id, sub) in subs {
+                        if Some(*id) != msg.from && !sub.deliver(&msg) {
+                            dead.push(*id);
+                        }
+                    }
+                }
+            }
+            if !dead.is_empty() {
+                let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
+                if let Some(subs) = map.get_mut(&msg.topic) {
+                    for id in dead {
+                        subs.remove(&id);
+                    }
+                    if subs.is_empty() {
+                        map.remove(&msg.topic);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A handle to a PubSub; cheap to clone.
+#[derive(Clone)]
+pub struct PubSub {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for PubSub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PubSub")
+            .field("node", &self.node_name())
+            .finish()
+    }
+}
+
+impl Default for PubSub {
+    fn default() -> Self {
+        PubSub::new()
+    }
+}
+
+impl PubSub {
+    /// An in-process PubSub (node name `local`).
+    pub fn new() -> PubSub {
+        PubSub::with_adapter(LocalAdapter::new("local"))
+    }
+
+    /// A PubSub that forwards broadcasts to other nodes through `adapter`.
+    pub fn with_adapter(adapter: impl Adapter) -> PubSub {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            * 4;
+        let shards = (0..n.max(4)).map(|_| RwLock::new(HashMap::new())).collect();
+        let inner = Arc::new(Inner {
+            shards,
+            adapter: Box::new(adapter),
+        });
+        inner.adapter.start(Dispatcher {
+            inner: Arc::downgrade(&inner),
+        });
+        PubSub { inner }
+    }
+
+    /// This node's name.
+    pub fn node_name(&self) -> &str {
+        self.inner.adapter.node_name()
+    }
+
+    /// Register `subscriber` under `id` for `topic` (idempotent for the same id and topic).
+    pub fn subscribe_with(&self, id: SubscriberId, topic: &str, subscriber: Arc<dyn Subscriber>) {
+        let mut map = self
+            .inner
+            .shard(id)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(topic.to_owned())
+            .or_default()
+            .insert(id, subscriber);
+    }
+
+    /// Remove subscriber `id` from `topic`.
+    pub fn unsubscribe(&self, id: SubscriberId, topic: &str) {
+        let mut map = self
+            .inner
+            .shard(id)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(subs) = map.get_mut(topic) {
+            subs.remove(&id);
+            if subs.is_empty() {
+                map.remove(topic);
+            }
+        }
+    }
+
+    /// Subscribe with a mailbox; dropping the [`Subscription`] unsubscribes.
+    pub fn subscribe(&self, topic: &str) -> Subscription {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let id = SubscriberId::next();
+        self.subscribe_with(id, topic, Arc::new(MailboxSubscriber(tx)));
+        Subscription {
+            id,
+            topic: topic.to_owned(),
+            pubsub: self.clone(),
+            rx,
+        }
+    }
+
+    /// How many local subscribers `topic` has.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.inner
+            .shards
+            .iter()
+            .map(|s| {
+                s.read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(topic)
+                    .map_or(0, |m| m.len())
+            })
+            .sum()
+    }
+
+    /// Broadcast to every subscriber of `topic` on every node.
+    pub fn broadcast(
+        &self,
+        topic: &str,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<(), PubSubError> {
+        self.publish(
+            Broadcast::new(topic, event, payload),
+            Some(Target::AllNodes),
+        )
+    }
+
+    /// Broadcast to every subscriber except `from` (on this node; other nodes get it all).
+    pub fn broadcast_from(
+        &self,
+        from: SubscriberId,
+        topic: &str,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<(), PubSubError> {
+        let mut msg = Broadcast::new(topic, event, payload);
+        msg.from = Some(from);
+        self.publish(msg, Some(Target::AllNodes))
+    }
+
+    /// Broadcast to this node's subscribers only.
+    pub fn local_broadcast(&self, topic: &str, event: &str, payload: impl Into<Payload>) {
+        self.inner
+            .dispatch(Arc::new(Broadcast::new(topic, event, payload)));
+    }
+
+    /// Broadcast to this node's subscribers except `from`.
+    pub fn local_broadcast_from(
+        &self,
+        from: SubscriberId,
+        topic: &str,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) {
+        let mut msg = Broadcast::new(topic, event, payload);
+        msg.from = Some(from);
+        self.inner.dispatch(Arc::new(msg));
+    }
+
+    /// Broadcast to the subscribers on one node (this one or another).
+    pub fn direct_broadcast(
+        &self,
+        node: &str,
+        topic: &str,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<(), PubSubError> {
+        let msg = Broadcast::new(topic, event, payload);
+        if node == self.node_name() {
+            self.inner.dispatch(Arc::new(msg));
+            Ok(())
+        } else {
+            self.inner.adapter.forward(&msg, Target::Node(node))
+        }
+    }
+
+    /// Deliver an already-built broadcast: locally, then to other nodes when `target` is set.
+    pub fn publish(&self, msg: Broadcast, target: Option<Target<'_>>) -> Result<(), PubSubError> {
+        let msg = Arc::new(msg);
+        self.inner.dispatch(msg.clone());
+        match target {
+            Some(t) => self.inner.adapter.forward(&msg, t),
+            None => Ok(()),
+        }
+    }
+}
+
+struct MailboxSubscriber(mpsc::UnboundedSender<Arc<Broadcast>>);
+
+impl Subscriber for MailboxSubscriber {
+    fn deliver(&self, msg: &Arc<Broadcast>) -> bool {
+        self.0.send(msg.clone()).is_ok()
+    }
+}
+
+/// A mailbox subscription to one topic; unsubscribes when dropped.
+pub struct Subscription {
+    id: SubscriberId,
+    topic: String,
+    pubsub: PubSub,
+    rx: mpsc::UnboundedReceiver<Arc<Broadcast>>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .field("topic", &self.topic)
+            .finish()
+    }
+}
+
+impl Subscription {
+    /// This subscriber's id (for `broadcast_from`).
+    pub fn id(&self) -> SubscriberId {
+        self.id
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Wait for the next broadcast.
+    pub async fn recv(&mut self) -> Option<Arc<Broadcast>> {
+        self.rx.recv().await
+    }
+
+    /// The next broadcast if one is already queued.
+    pub fn try_recv(&mut self) -> Option<Arc<Broadcast>> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.pubsub.unsubscribe(self.id, &self.topic);
+    }
+}
