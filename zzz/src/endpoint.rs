@@ -82,6 +82,12 @@ impl<R: Router> Endpoint<R> {
         self
     }
 
+    /// Makes a socket endpoint available to the router's `socket "/path" => S;` mount
+    /// (stored in the state as a [`SocketMount`](crate::channels::mount::SocketMount)).
+    pub fn socket<S: crate::channels::UserSocket>(self, endpoint: crate::channels::SocketEndpoint<S>) -> Self {
+        self.state(crate::channels::mount::SocketMount::new(endpoint))
+    }
+
     /// Adds a plug that runs for every request, before routing.
     pub fn plug<P: Plug>(mut self, plug: P) -> Self {
         let inner = self.configure();

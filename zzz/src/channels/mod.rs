@@ -67,6 +67,7 @@
 
 pub mod channel;
 pub mod message;
+pub mod mount;
 pub mod serializer;
 pub mod socket;
 pub mod testing;

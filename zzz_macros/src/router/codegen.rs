@@ -410,7 +410,7 @@ pub fn generate(input: &RouterInput, table: &Table) -> TokenStream {
         .routes
         .iter()
         .map(|r| {
-            let verb = &r.verb;
+            let verb = r.table_verb.as_ref().unwrap_or(&r.verb);
             let path = &r.path;
             let handler = &r.handler_display;
             let helper = match &r.helper {

@@ -20,6 +20,15 @@ pub enum Item {
     Resources(ResourcesDef),
     Forward(ForwardDef),
     OpenApi(OpenApiDef),
+    Socket(SocketDef),
+}
+
+/// `socket "/socket" => UserSocketType [, websocket: false] [, longpoll: false];`
+pub struct SocketDef {
+    pub path: LitStr,
+    pub target: Type,
+    pub websocket: bool,
+    pub longpoll: bool,
 }
 
 /// `openapi ["/api/openapi.json"] [, docs: "/api/docs"] => CONFIG_EXPR;`
@@ -139,7 +148,7 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
     let keyword: Ident = input.parse().map_err(|e| {
         syn::Error::new(
             e.span(),
-            "expected a route (`get \"/path\" => handler;`), `scope`, `pipeline`, `pipe_through`, `resources` or `forward`",
+            "expected a route (`get \"/path\" => handler;`), `scope`, `pipeline`, `pipe_through`, `resources`, `forward`, `socket` or `openapi`",
         )
     })?;
     let kw = keyword.to_string();
@@ -230,6 +239,30 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
             input.parse::<Token![;]>()?;
             Ok(Item::Resources(def))
         }
+        "socket" => {
+            let path: LitStr = input.parse()?;
+            input.parse::<Token![=>]>()?;
+            let target: Type = input.parse()?;
+            let mut def = SocketDef { path, target, websocket: true, longpoll: true };
+            while input.peek(Token![,]) {
+                input.parse::<Token![,]>()?;
+                let opt: Ident = input.parse()?;
+                input.parse::<Token![:]>()?;
+                let on: syn::LitBool = input.parse()?;
+                match opt.to_string().as_str() {
+                    "websocket" => def.websocket = on.value,
+                    "longpoll" => def.longpoll = on.value,
+                    other => {
+                        return Err(syn::Error::new(
+                            opt.span(),
+                            format!("unknown `socket` option `{other}`; expected `websocket: bool` or `longpoll: bool`"),
+                        ));
+                    }
+                }
+            }
+            input.parse::<Token![;]>()?;
+            Ok(Item::Socket(def))
+        }
         "forward" => {
             let path: LitStr = input.parse()?;
             input.parse::<Token![=>]>()?;
@@ -286,7 +319,7 @@ fn parse_item(input: ParseStream) -> syn::Result<Item> {
         other => Err(syn::Error::new(
             keyword.span(),
             format!(
-                "unknown router item `{other}`; expected a verb ({}), `scope`, `pipeline`, `pipe_through`, `resources`, `forward` or `openapi`",
+                "unknown router item `{other}`; expected a verb ({}), `scope`, `pipeline`, `pipe_through`, `resources`, `forward`, `socket` or `openapi`",
                 VERBS.join(", ")
             ),
         )),
