@@ -332,6 +332,27 @@ async fn push_reply_broadcast_and_broadcast_from() {
         ("pushed", None, true)
     );
     assert_eq!(a.assert_reply(&r, "ok").await, json!({"pushed": true}));
+    // typed payloads: a clear error naming the field
+    let r = a.push("room:1", "typed", json!({"n": 41}));
+    assert_eq!(a.assert_reply(&r, "ok").await, json!({"n": 42}));
+    let r = a.push("room:1", "typed", json!({"n": "x"}));
+    let err = a.assert_reply(&r, "error").await;
+    assert!(
+        err["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid payload at `n`"),
+        "{err}"
+    );
+    let r = a.push("room:1", "typed", json!({}));
+    let err = a.assert_reply(&r, "error").await;
+    assert!(
+        err["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `n`"),
+        "{err}"
+    );
     // unknown event and non-object payload
     let r = a.push("room:1", "what", json!({}));
     assert_eq!(

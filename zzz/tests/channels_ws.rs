@@ -521,3 +521,85 @@ async fn client_that_stops_reading_is_dropped_after_write_timeout() {
     }
     panic!("a client that stopped reading was not dropped");
 }
+
+/// The transport behind a real hyper HTTP/1.1 server with upgrades, as the router will run it.
+#[tokio::test]
+async fn websocket_over_a_hyper_upgrade() {
+    use hyper::body::Incoming;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+    use zzz::channels::transport::websocket;
+
+    let (ep, _) = endpoint();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                return;
+            };
+            let ep = ep.clone();
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                let ep = ep.clone();
+                async move {
+                    let on_upgrade = hyper::upgrade::on(&mut req);
+                    let (parts, _body) = req.into_parts();
+                    let res = match websocket::upgrade(&ep, &parts, Some(peer)).await {
+                        Err(rejection) => rejection,
+                        Ok(upgrade) => {
+                            let (head, ()) = upgrade.response().into_parts();
+                            tokio::spawn(async move {
+                                if let Ok(upgraded) = on_upgrade.await {
+                                    upgrade.serve(TokioIo::new(upgraded)).await;
+                                }
+                            });
+                            Response::from_parts(head, String::new())
+                        }
+                    };
+                    Ok::<_, std::convert::Infallible>(res)
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades(),
+            );
+        }
+    });
+    assert_eq!(
+        status_of(connect(addr, "vsn=2.0.0", &[]).await.unwrap_err()),
+        403
+    );
+    let (mut ws, headers) = connect(
+        addr,
+        "vsn=2.0.0",
+        &[(
+            "sec-websocket-protocol",
+            "phoenix, base64url.bearer.phx.aHlwZXI",
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(headers.get("sec-websocket-protocol").unwrap(), "phoenix");
+    send(
+        &mut ws,
+        json!(["1", "1", "room:h", "phx_join", {"presence": false}]),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut ws).await[4],
+        json!({"status": "ok", "response": {"joined": "room:h"}})
+    );
+    send(
+        &mut ws,
+        json!(["1", "2", "room:h", "new_msg", {"body": "via hyper"}]),
+    )
+    .await;
+    let frames = [next_json(&mut ws).await, next_json(&mut ws).await];
+    assert!(
+        frames.contains(
+            &json!([null, null, "room:h", "new_msg", {"user": "hyper", "body": "via hyper"}])
+        ),
+        "{frames:?}"
+    );
+}

@@ -92,6 +92,13 @@ impl Reply {
     }
 }
 
+impl From<super::message::PayloadError> for Reply {
+    /// An error reply `{"reason": "<message>"}`.
+    fn from(e: super::message::PayloadError) -> Reply {
+        Reply::Error(json!({ "reason": e.0 }).into())
+    }
+}
+
 /// Why a channel ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TerminateReason {

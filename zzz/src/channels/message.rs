@@ -59,7 +59,49 @@ impl Payload {
     pub fn get(&self, field: &str) -> Option<&Value> {
         self.as_json().and_then(|v| v.get(field))
     }
+
+    /// Deserialize a JSON payload into `T`; the error names the offending field.
+    ///
+    /// ```
+    /// use zzz::channels::{Payload, Reply};
+    /// use serde_json::json;
+    ///
+    /// #[derive(Debug, serde::Deserialize)]
+    /// struct NewMsg { body: String }
+    ///
+    /// let ok: NewMsg = Payload::from(json!({"body": "hi"})).decode().unwrap();
+    /// assert_eq!(ok.body, "hi");
+    /// let err = Payload::from(json!({"body": 5})).decode::<NewMsg>().unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid payload at `body`"), "{err}");
+    /// // an error converts into an error reply {"reason": "..."}
+    /// assert!(matches!(Reply::from(err), Reply::Error(_)));
+    /// ```
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, PayloadError> {
+        let Payload::Json(v) = self else {
+            return Err(PayloadError("expected a JSON payload, got binary".into()));
+        };
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                PayloadError(format!("invalid payload: {}", e.inner()))
+            } else {
+                PayloadError(format!("invalid payload at `{path}`: {}", e.inner()))
+            }
+        })
+    }
 }
+
+/// A payload that does not have the expected shape (see [`Payload::decode`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadError(pub String);
+
+impl std::fmt::Display for PayloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PayloadError {}
 
 impl From<Value> for Payload {
     fn from(v: Value) -> Self {

@@ -76,7 +76,7 @@ pub mod transport;
 pub use channel::{
     Channel, ChannelHandle, ChannelSocket, Info, JoinResult, Reply, TerminateReason,
 };
-pub use message::{Frame, Message, Payload, Status, events};
+pub use message::{Frame, Message, Payload, PayloadError, Status, events};
 pub use serializer::{DecodeError, EncodeError, Serializer};
 pub use socket::{
     ChannelEvent, ChannelEventKind, ChannelRoutes, CheckOrigin, CloseReason, ConnectInfo, Params,

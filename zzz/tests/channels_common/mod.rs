@@ -98,6 +98,16 @@ impl Channel<User> for RoomChannel {
                 Reply::ok_empty()
             }
             "ping" => Reply::Ok(payload),
+            "typed" => {
+                #[derive(serde::Deserialize)]
+                struct Typed {
+                    n: u32,
+                }
+                match payload.decode::<Typed>() {
+                    Ok(t) => Reply::ok(json!({"n": t.n + 1})),
+                    Err(e) => e.into(),
+                }
+            }
             "push_me" => {
                 socket.push("pushed", payload);
                 Reply::ok(json!({"pushed": true}))

@@ -9,6 +9,31 @@
 //!    `phoenix` subprotocol when offered); once it is sent, [`WebSocketUpgrade::serve`] runs the
 //!    connection on the upgraded stream.
 //!
+//! With hyper (what the router does):
+//!
+//! ```no_run
+//! use hyper::{Request, Response, body::Incoming};
+//! use hyper_util::rt::TokioIo;
+//! use zzz::channels::{SocketEndpoint, UserSocket, transport::websocket};
+//!
+//! async fn socket_route<S: UserSocket>(endpoint: SocketEndpoint<S>, mut req: Request<Incoming>) -> Response<String> {
+//!     let on_upgrade = hyper::upgrade::on(&mut req);
+//!     let (parts, _body) = req.into_parts();
+//!     match websocket::upgrade(&endpoint, &parts, None).await {
+//!         Err(rejection) => rejection,
+//!         Ok(upgrade) => {
+//!             let (head, ()) = upgrade.response().into_parts();
+//!             tokio::spawn(async move {
+//!                 if let Ok(upgraded) = on_upgrade.await {
+//!                     upgrade.serve(TokioIo::new(upgraded)).await;
+//!                 }
+//!             });
+//!             Response::from_parts(head, String::new())
+//!         }
+//!     }
+//! }
+//! ```
+//!
 //! Each connection is one task with small explicit buffers ([`SocketConfig::read_buffer_size`],
 //! no write buffering), so idle connections stay cheap.
 //!
