@@ -156,7 +156,7 @@ pub mod __private {
 
     /// Hands the conn to a forwarded router, which matches what follows the prefix.
     pub async fn forward<R: Router>(router: &std::sync::Arc<R>, pipeline: &Pipeline, mut conn: Conn, consumed: usize) -> Response {
-        conn.path_offset += consumed;
+        conn.inner.path_offset += consumed;
         if pipeline.is_empty() {
             return router.call(conn).await;
         }

@@ -30,8 +30,8 @@ impl<T: DeserializeOwned + Send> FromConnParts for Path<T> {
     type Rejection = PathRejection;
 
     async fn from_conn_parts(conn: &mut Conn) -> Result<Self, PathRejection> {
-        let mut values: Vec<(&'static str, Cow<'_, str>)> = Vec::with_capacity(conn.params.len());
-        for p in &conn.params {
+        let mut values: Vec<(&'static str, Cow<'_, str>)> = Vec::with_capacity(conn.inner.params.len());
+        for p in &conn.inner.params {
             let raw = conn.raw_param(p);
             let value = if raw.contains('%') {
                 percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| PathRejection {
