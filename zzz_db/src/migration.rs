@@ -1,0 +1,2 @@
+//! migrations
+pub struct Migration; pub struct Migrator;
