@@ -1,6 +1,8 @@
 #![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
+extern crate self as zzz_db;
+
 pub mod changeset;
 mod conn;
 pub mod error;

@@ -451,9 +451,10 @@ fn decode_select<Sel: Select>(row: &Row) -> Result<Sel::Out, Error> {
     Sel::decode(row, &mut i)
 }
 
-impl<S: Schema> Query<S, S> {
-    /// All rows of `S`'s table.
-    pub fn from() -> Self {
+impl Query<(), ()> {
+    /// All rows of `S`'s table: `Query::from::<User>()`.
+    #[allow(clippy::new_ret_no_self, clippy::should_implement_trait)]
+    pub fn from<S: Schema>() -> Query<S, S> {
         Query {
             parts: QueryParts {
                 table: S::TABLE,

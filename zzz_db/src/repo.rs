@@ -405,13 +405,13 @@ macro_rules! ops {
         /// Fetch by primary key.
         pub async fn get<S: Schema>(self: $recv, id: impl crate::value::IntoValue<<S::Id as FieldType>::Inner>) -> Result<Option<S>, Error> {
             let mut h = self.handle().await;
-            let q = Query::<S>::from().filter(pk_eq::<S>(id.into_value()));
+            let q = Query::from::<S>().filter(pk_eq::<S>(id.into_value()));
             op_one(h.conn(), q).await
         }
         /// The single row matching a condition.
         pub async fn get_by<S: Schema>(self: $recv, cond: Expr) -> Result<Option<S>, Error> {
             let mut h = self.handle().await;
-            op_one(h.conn(), Query::<S>::from().filter(cond)).await
+            op_one(h.conn(), Query::from::<S>().filter(cond)).await
         }
         /// Insert a changeset; validation or declared-constraint failures give [`Error::Changeset`].
         pub async fn insert<S: Schema + Clone>(self: $recv, cs: Changeset<S>) -> Result<S, Error> {
@@ -488,7 +488,7 @@ macro_rules! ops {
         /// Re-read a struct from the database by its primary key.
         pub async fn reload<S: Schema>(self: $recv, item: &S) -> Result<Option<S>, Error> {
             let mut h = self.handle().await;
-            let q = Query::<S>::from().filter(pk_eq::<S>(item.primary_key().to_value()));
+            let q = Query::from::<S>().filter(pk_eq::<S>(item.primary_key().to_value()));
             op_one(h.conn(), q).await
         }
         /// Run a statement given as SQL text with bound values (`?` holes, rewritten to
@@ -952,7 +952,7 @@ where
     let mut groups: HashMap<Key, Vec<A::Related>> = HashMap::new();
     if !keys.is_empty() {
         let rel_table = <A::Related as Schema>::TABLE;
-        let q = Query::<A::Related>::from()
+        let q = Query::from::<A::Related>()
             .filter(Expr::In(Box::new(Expr::Column { table: rel_table, name: r.related_column }), keys, false))
             .order_by(crate::query::OrderBy {
                 expr: Expr::Column { table: rel_table, name: <A::Related as Schema>::PRIMARY_KEY },

@@ -573,7 +573,7 @@ macro_rules! db_enum {
             fn as_str(&self) -> &'static str { match self { $($name::$variant => $text),+ } }
         }
         impl ::std::default::Default for $name {
-            fn default() -> Self { Self::VARIANTS[0].1 }
+            fn default() -> Self { <Self as $crate::DbEnum>::VARIANTS[0].1 }
         }
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result { f.write_str($crate::DbEnum::as_str(self)) }
