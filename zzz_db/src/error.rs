@@ -253,6 +253,7 @@ pub(crate) fn from_sqlx(e: sqlx::Error, sql: Option<&str>) -> Error {
                     Some(c) if c.starts_with("42") => DbErrorKind::Syntax,
                     // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6) and their extended codes.
                     Some(c) if is_sqlite_busy(c) => DbErrorKind::Deadlock,
+                    _ if message.contains("FOREIGN KEY constraint failed") => DbErrorKind::ForeignKeyViolation,
                     _ if message.contains("syntax error") || message.starts_with("no such") => DbErrorKind::Syntax,
                     _ => DbErrorKind::Other,
                 },

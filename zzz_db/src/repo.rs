@@ -335,7 +335,23 @@ impl<'a> Tx<'a> {
     /// Commit (or release the savepoint).
     pub async fn commit(mut self) -> Result<(), Error> {
         self.open = false;
-        tx_commit(self.holder.conn()).await
+        match tx_commit(self.holder.conn()).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // A failed COMMIT (e.g. a serialization failure) ends the transaction on the
+                // server; roll back our bookkeeping so the connection is clean for reuse.
+                let _ = tx_rollback(self.holder.conn()).await;
+                if let TxConn::Owned(p) = &mut self.holder {
+                    if tx_depth(&match p { Pooled::Sqlite(c) => Conn::Sqlite(c), Pooled::Pg(c) => Conn::Pg(c) }) > 0 {
+                        match p {
+                            Pooled::Sqlite(c) => c.close_on_drop(),
+                            Pooled::Pg(c) => c.close_on_drop(),
+                        }
+                    }
+                }
+                Err(e)
+            }
+        }
     }
     /// Roll back (to the savepoint, if nested).
     pub async fn rollback(mut self) -> Result<(), Error> {
