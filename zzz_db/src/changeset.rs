@@ -356,11 +356,10 @@ impl<S: Schema> Changeset<S> {
     /// If `pattern` is not a valid regular expression.
     pub fn validate_format(mut self, field: &str, pattern: &str) -> Self {
         let re = regex_lite::Regex::new(pattern).unwrap_or_else(|e| panic!("invalid regex {pattern:?}: {e}"));
-        if let Some(Value::Text(s)) = self.changes.get(field) {
-            if !re.is_match(s) {
+        if let Some(Value::Text(s)) = self.changes.get(field)
+            && !re.is_match(s) {
                 self.push_error(field, "has invalid format", vec![("validation", "format".into())]);
             }
-        }
         self
     }
 
@@ -423,23 +422,21 @@ impl<S: Schema> Changeset<S> {
 
     /// The changed value must be one of `allowed`: `"is invalid"`.
     pub fn validate_inclusion<T: FieldType>(mut self, field: &str, allowed: &[T]) -> Self {
-        if let Some(v) = self.changes.get(field) {
-            if !v.is_null() && !allowed.iter().any(|a| &a.to_value() == v) {
+        if let Some(v) = self.changes.get(field)
+            && !v.is_null() && !allowed.iter().any(|a| &a.to_value() == v) {
                 let e: Vec<Json> = allowed.iter().map(|a| a.to_value().to_json()).collect();
                 self.push_error(field, "is invalid", vec![("validation", "inclusion".into()), ("enum", Json::Array(e))]);
             }
-        }
         self
     }
 
     /// The changed value must not be one of `reserved`: `"is reserved"`.
     pub fn validate_exclusion<T: FieldType>(mut self, field: &str, reserved: &[T]) -> Self {
-        if let Some(v) = self.changes.get(field) {
-            if reserved.iter().any(|a| &a.to_value() == v) {
+        if let Some(v) = self.changes.get(field)
+            && reserved.iter().any(|a| &a.to_value() == v) {
                 let e: Vec<Json> = reserved.iter().map(|a| a.to_value().to_json()).collect();
                 self.push_error(field, "is reserved", vec![("validation", "exclusion".into()), ("enum", Json::Array(e))]);
             }
-        }
         self
     }
 
@@ -477,11 +474,10 @@ impl<S: Schema> Changeset<S> {
 
     /// A custom validation on a changed value: return `Some(message)` to add an error.
     pub fn validate_change(mut self, field: &str, f: impl FnOnce(&Value) -> Option<String>) -> Self {
-        if let Some(v) = self.changes.get(field) {
-            if let Some(msg) = f(v) {
+        if let Some(v) = self.changes.get(field)
+            && let Some(msg) = f(v) {
                 self.push_error(field, &msg, vec![("validation", "custom".into())]);
             }
-        }
         self
     }
 

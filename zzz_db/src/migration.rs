@@ -277,7 +277,7 @@ pub enum Op {
     DropTable(String, bool),
     /// ALTER TABLE … RENAME TO.
     RenameTable(String, String),
-    /// CREATE [UNIQUE] INDEX.
+    /// `CREATE [UNIQUE] INDEX`.
     CreateIndex {
         /// Table.
         table: String,
@@ -528,7 +528,7 @@ pub struct Migrator {
     migrations: Vec<Migration>,
 }
 
-const LOCK_KEY: i64 = 0x7a7a_7a5f_6d69_67; // "zzz_mig"
+const LOCK_KEY: i64 = 0x007a_7a7a_5f6d_6967; // "zzz_mig"
 
 impl Migrator {
     /// A migrator; migrations are ordered by version.

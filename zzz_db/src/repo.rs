@@ -83,12 +83,11 @@ impl std::fmt::Debug for Repo {
 
 /// Strip a password from a URL for messages.
 pub(crate) fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((cred, host)) = rest.split_once('@') {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((cred, host)) = rest.split_once('@') {
             let user = cred.split(':').next().unwrap_or("");
             return format!("{scheme}://{user}@{host}");
         }
-    }
     url.to_string()
 }
 
@@ -341,14 +340,13 @@ impl<'a> Tx<'a> {
                 // A failed COMMIT (e.g. a serialization failure) ends the transaction on the
                 // server; roll back our bookkeeping so the connection is clean for reuse.
                 let _ = tx_rollback(self.holder.conn()).await;
-                if let TxConn::Owned(p) = &mut self.holder {
-                    if tx_depth(&match p { Pooled::Sqlite(c) => Conn::Sqlite(c), Pooled::Pg(c) => Conn::Pg(c) }) > 0 {
+                if let TxConn::Owned(p) = &mut self.holder
+                    && tx_depth(&match p { Pooled::Sqlite(c) => Conn::Sqlite(c), Pooled::Pg(c) => Conn::Pg(c) }) > 0 {
                         match p {
                             Pooled::Sqlite(c) => c.close_on_drop(),
                             Pooled::Pg(c) => c.close_on_drop(),
                         }
                     }
-                }
                 Err(e)
             }
         }
@@ -608,11 +606,10 @@ async fn op_one<S, O>(c: Conn<'_>, mut q: Query<S, O>) -> Result<Option<O>, Erro
 }
 
 fn map_write_err<S: Schema>(cs: &mut Changeset<S>, e: Error) -> Error {
-    if let Error::Database(db) = &e {
-        if cs.constraint_error(db) {
+    if let Error::Database(db) = &e
+        && cs.constraint_error(db) {
             return cs.invalid();
         }
-    }
     e
 }
 
@@ -793,11 +790,10 @@ async fn op_update<S: Schema + Clone>(mut c: Conn<'_>, mut cs: Changeset<S>) -> 
         first = false;
         sql.ident(k).push(" = ").value(v.clone());
     }
-    if let Some(u) = S::UPDATED_AT {
-        if !cs.changes().contains_key(u) {
+    if let Some(u) = S::UPDATED_AT
+        && !cs.changes().contains_key(u) {
             sql.push(", ").ident(u).push(" = ").value(now_value::<S>(u));
         }
-    }
     let pk = cs.data().primary_key().to_value();
     sql.push(" WHERE ").ident(S::PRIMARY_KEY).push(" = ").value(pk.clone());
     returning::<S>(&mut sql);
@@ -957,13 +953,11 @@ where
     let mut seen = std::collections::HashSet::new();
     let mut keys = Vec::new();
     for it in items.iter() {
-        if let Some(v) = it.get_value(r.owner_column) {
-            if let Some(k) = Key::of(&v) {
-                if seen.insert(k) {
+        if let Some(v) = it.get_value(r.owner_column)
+            && let Some(k) = Key::of(&v)
+                && seen.insert(k) {
                     keys.push(v);
                 }
-            }
-        }
     }
     let mut groups: HashMap<Key, Vec<A::Related>> = HashMap::new();
     if !keys.is_empty() {

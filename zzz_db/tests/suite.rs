@@ -841,7 +841,7 @@ fn sql_rendering_binds_every_value() {
     let q = Query::from::<User>()
         .filter(User::name.eq("x'; DROP TABLE users; --"))
         .filter(User::age.in_list([1, 2]))
-        .filter(User::email.eq(None::<String>.unwrap_or_default()).or(User::bio.is_null()))
+        .filter(User::email.eq(String::default()).or(User::bio.is_null()))
         .limit(5)
         .offset(10);
     let pg = q.to_sql(Dialect::Postgres);

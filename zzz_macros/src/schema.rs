@@ -1,13 +1,13 @@
 //! `#[derive(Schema)]` for zzz_db.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type, spanned::Spanned};
 
 enum Kind {
     Column,
     Virtual,
-    Rel { kind: &'static str, related: Type, foreign_key: Option<String> },
+    Rel { kind: &'static str, related: Box<Type>, foreign_key: Option<String> },
 }
 
 struct FieldDef {
@@ -80,7 +80,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             })?;
         }
         let kind = match rel {
-            Some((kind, related)) => Kind::Rel { kind, related, foreign_key },
+            Some((kind, related)) => Kind::Rel { kind, related: Box::new(related), foreign_key },
             None if is_virtual => Kind::Virtual,
             None => {
                 if foreign_key.is_some() {
@@ -117,7 +117,6 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
     let pk_name = pk.ident.to_string();
 
     let columns: Vec<&FieldDef> = defs.iter().filter(|d| matches!(d.kind, Kind::Column)).collect();
-    let virtuals: Vec<&FieldDef> = defs.iter().filter(|d| matches!(d.kind, Kind::Virtual)).collect();
     let castable: Vec<&FieldDef> = defs.iter().filter(|d| !matches!(d.kind, Kind::Rel { .. })).collect();
 
     let col_names: Vec<String> = columns.iter().map(|d| d.ident.to_string()).collect();
@@ -162,7 +161,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
         quote!(#s => ::core::option::Option::Some(<#ty as ::zzz_db::FieldType>::TYPE_NAME))
     });
 
-    let col_consts = columns.iter().chain(virtuals.iter()).filter(|d| matches!(d.kind, Kind::Column)).map(|d| {
+    let col_consts = columns.iter().map(|d| {
         let id = &d.ident;
         let ty = &d.ty;
         let s = id.to_string();
@@ -224,7 +223,6 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             ));
         }
     }
-    let _ = format_ident!("x");
 
     Ok(quote! {
         impl ::zzz_db::Schema for #name {
