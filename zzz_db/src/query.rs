@@ -500,6 +500,11 @@ impl<S, O> Query<S, O> {
         self.parts.joins.push(Join { kind: JoinKind::Inner, table: J::TABLE, on });
         self
     }
+    /// `INNER JOIN` a table by name (join tables without a schema).
+    pub(crate) fn join_table(mut self, table: &'static str, on: Expr) -> Self {
+        self.parts.joins.push(Join { kind: JoinKind::Inner, table, on });
+        self
+    }
     /// `LEFT JOIN` `J` on a condition.
     pub fn left_join<J: Schema>(mut self, on: Expr) -> Self {
         self.parts.joins.push(Join { kind: JoinKind::Left, table: J::TABLE, on });
@@ -507,12 +512,12 @@ impl<S, O> Query<S, O> {
     }
     /// `INNER JOIN` through an association (`Post::user`, `User::posts`).
     pub fn join_assoc<A: crate::schema::Association<Owner = S>>(mut self, assoc: &A) -> Self {
-        self.parts.joins.push(assoc.join(JoinKind::Inner));
+        self.parts.joins.extend(assoc.joins(JoinKind::Inner));
         self
     }
     /// `LEFT JOIN` through an association.
     pub fn left_join_assoc<A: crate::schema::Association<Owner = S>>(mut self, assoc: &A) -> Self {
-        self.parts.joins.push(assoc.join(JoinKind::Left));
+        self.parts.joins.extend(assoc.joins(JoinKind::Left));
         self
     }
     /// Add an ORDER BY term.

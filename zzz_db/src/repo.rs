@@ -962,15 +962,38 @@ where
     let mut groups: HashMap<Key, Vec<A::Related>> = HashMap::new();
     if !keys.is_empty() {
         let rel_table = <A::Related as Schema>::TABLE;
-        let q = Query::from::<A::Related>()
-            .filter(Expr::In(Box::new(Expr::Column { table: rel_table, name: r.related_column }), keys, false))
-            .order_by(crate::query::OrderBy {
-                expr: Expr::Column { table: rel_table, name: <A::Related as Schema>::PRIMARY_KEY },
-                desc: false,
-            });
-        for row in op_all(c, q).await? {
-            if let Some(k) = row.get_value(r.related_column).as_ref().and_then(Key::of) {
-                groups.entry(k).or_default().push(row);
+        let order = crate::query::OrderBy {
+            expr: Expr::Column { table: rel_table, name: <A::Related as Schema>::PRIMARY_KEY },
+            desc: false,
+        };
+        match r.through {
+            None => {
+                let q = Query::from::<A::Related>()
+                    .filter(Expr::In(Box::new(Expr::Column { table: rel_table, name: r.related_column }), keys, false))
+                    .order_by(order);
+                for row in op_all(c, q).await? {
+                    if let Some(k) = row.get_value(r.related_column).as_ref().and_then(Key::of) {
+                        groups.entry(k).or_default().push(row);
+                    }
+                }
+            }
+            Some(t) => {
+                // One query: related rows joined to the join table, tagged with the owner key.
+                let owner_key = Typed::<<A::Owner as Schema>::Id>::new(Expr::Column { table: t.table, name: t.owner_key });
+                let q = Query::from::<A::Related>()
+                    .join_table(t.table, Expr::Binary(
+                        crate::query::BinOp::Eq,
+                        Box::new(Expr::Column { table: t.table, name: t.related_key }),
+                        Box::new(Expr::Column { table: rel_table, name: r.related_column }),
+                    ))
+                    .filter(Expr::In(Box::new(Expr::Column { table: t.table, name: t.owner_key }), keys, false))
+                    .order_by(order)
+                    .select((crate::query::All::<A::Related>::new(), owner_key));
+                for (row, owner) in op_all(c, q).await? {
+                    if let Some(k) = Key::of(&owner.to_value()) {
+                        groups.entry(k).or_default().push(row);
+                    }
+                }
             }
         }
     }

@@ -47,8 +47,16 @@ pub struct Post {
     pub user_id: i64,
     #[schema(belongs_to = User, foreign_key = "user_id")]
     pub user: Assoc<Option<User>>,
+    #[schema(many_to_many = Tag, join_through = "posts_tags")]
+    pub tags: Assoc<Vec<Tag>>,
     pub inserted_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+#[derive(Schema, Debug, Clone, Default, PartialEq)]
+pub struct Tag {
+    pub id: i64,
+    pub name: String,
 }
 
 #[derive(Schema, Debug, Clone, Default, PartialEq)]
@@ -100,6 +108,15 @@ fn migrations() -> Vec<Migration> {
                 t.timestamps();
             });
             m.create_index("posts", &["user_id"]);
+            m.create_table("tags", |t| {
+                t.add("name", T::String).not_null();
+            });
+            m.create_table("posts_tags", |t| {
+                t.primary_key(PrimaryKey::None);
+                t.references("post_id", "posts", OnDelete::DeleteAll).not_null();
+                t.references("tag_id", "tags", OnDelete::DeleteAll).not_null();
+            });
+            m.create_unique_index("posts_tags", &["post_id", "tag_id"]);
         }),
         Migration::new(20240101000003, "create_profiles", |m| {
             m.create_table("profiles", |t| {
@@ -266,9 +283,14 @@ mod cases {
         let a = mk_user(repo, "ann", 30).await;
         let b = mk_user(repo, "bob", 40).await;
         let _c = mk_user(repo, "cid", 50).await;
-        mk_post(repo, &a, "a1", 10).await;
+        let a1 = mk_post(repo, &a, "a1", 10).await;
         mk_post(repo, &a, "a2", 20).await;
-        mk_post(repo, &b, "b1", 30).await;
+        let b1 = mk_post(repo, &b, "b1", 30).await;
+        let tx_ = repo.insert(Changeset::cast(Tag::default(), &json!({"name": "x"}), &["name"])).await.unwrap();
+        let ty = repo.insert(Changeset::cast(Tag::default(), &json!({"name": "y"}), &["name"])).await.unwrap();
+        for (p, t) in [(&a1, &tx_), (&a1, &ty), (&b1, &ty)] {
+            repo.execute_sql("INSERT INTO posts_tags (post_id, tag_id) VALUES (?, ?)", vec![Value::Int(p.id), Value::Int(t.id)]).await.unwrap();
+        }
         repo.insert(Changeset::cast(Profile::default(), &json!({"user_id": b.id, "website": "https://b.example"}), &["user_id", "website"]))
             .await
             .unwrap();
@@ -318,6 +340,15 @@ mod cases {
         repo.preload(&mut posts, &Post::user).await.unwrap();
         let owners: Vec<&str> = posts.iter().map(|p| p.user.loaded().as_ref().unwrap().name.as_str()).collect();
         assert_eq!(owners, ["ann", "ann", "bob"]);
+        // many_to_many: preload through the join table (one query) and join through it.
+        repo.preload(&mut posts, &Post::tags).await.unwrap();
+        let tags: Vec<Vec<&str>> = posts.iter().map(|p| p.tags.loaded().iter().map(|t| t.name.as_str()).collect()).collect();
+        assert_eq!(tags, vec![vec!["x", "y"], vec![], vec!["y"]]);
+        let tagged: Vec<String> = repo
+            .all(Query::from::<Post>().join_assoc(&Post::tags).filter(Tag::name.eq("y")).select(Post::title).order_by(Post::title.asc()))
+            .await
+            .unwrap();
+        assert_eq!(tagged, ["a1", "b1"]);
         let mut one = repo.get::<User>(a.id).await.unwrap().unwrap();
         repo.preload_one(&mut one, &User::posts).await.unwrap();
         assert_eq!(one.posts.loaded().len(), 2);
@@ -741,6 +772,30 @@ async fn postgres_serialization_and_deadlock_are_typed() {
     assert_eq!(kinds, [Some(DbErrorKind::Deadlock)]);
     drop(t1);
     drop(t2);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_lost_connections_are_replaced() {
+    let db = TestDb::postgres().await.unwrap();
+    let app = format!("zzz_reconnect_{}", std::process::id());
+    let url = zzz_db::testing::postgres_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let repo = Repo::connect(&format!("{url}{sep}application_name={app}")).await.unwrap();
+    repo.health_check().await.unwrap();
+    let killed: Option<i64> = db
+        .repo
+        .query_scalar(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = ?",
+            vec![Value::Text(app.clone())],
+        )
+        .await
+        .unwrap();
+    assert!(killed.unwrap() >= 1);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The pool notices the dead connection and opens a new one.
+    repo.health_check().await.unwrap();
+    repo.close().await;
     db.cleanup().await;
 }
 

@@ -7,7 +7,13 @@ use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type, spanned::Spanned};
 enum Kind {
     Column,
     Virtual,
-    Rel { kind: &'static str, related: Box<Type>, foreign_key: Option<String> },
+    Rel { kind: &'static str, related: Box<Type>, foreign_key: Option<String>, through: Option<Through> },
+}
+
+struct Through {
+    table: String,
+    owner_key: Option<String>,
+    related_key: Option<String>,
 }
 
 struct FieldDef {
@@ -53,6 +59,8 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
         let mut is_virtual = false;
         let mut rel: Option<(&'static str, Type)> = None;
         let mut foreign_key = None;
+        let mut join_through: Option<String> = None;
+        let mut join_keys: (Option<String>, Option<String>) = (None, None);
         for attr in &f.attrs {
             if !attr.path().is_ident("schema") {
                 continue;
@@ -68,19 +76,40 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                     rel = Some(("has_many", m.value()?.parse()?));
                 } else if m.path.is_ident("has_one") {
                     rel = Some(("has_one", m.value()?.parse()?));
+                } else if m.path.is_ident("many_to_many") {
+                    rel = Some(("many_to_many", m.value()?.parse()?));
+                } else if m.path.is_ident("join_through") {
+                    let s: LitStr = m.value()?.parse()?;
+                    join_through = Some(s.value());
+                } else if m.path.is_ident("owner_key") {
+                    let s: LitStr = m.value()?.parse()?;
+                    join_keys.0 = Some(s.value());
+                } else if m.path.is_ident("related_key") {
+                    let s: LitStr = m.value()?.parse()?;
+                    join_keys.1 = Some(s.value());
                 } else if m.path.is_ident("foreign_key") {
                     let s: LitStr = m.value()?.parse()?;
                     foreign_key = Some(s.value());
                 } else {
                     return Err(m.error(
-                        "unknown field attribute; expected primary_key, virtual, belongs_to = T, has_many = T, has_one = T, foreign_key = \"col\"",
+                        "unknown field attribute; expected primary_key, virtual, belongs_to = T, has_many = T, has_one = T, many_to_many = T, foreign_key = \"col\", join_through = \"table\", owner_key = \"col\", related_key = \"col\"",
                     ));
                 }
                 Ok(())
             })?;
         }
         let kind = match rel {
-            Some((kind, related)) => Kind::Rel { kind, related: Box::new(related), foreign_key },
+            Some((kind, related)) => {
+                let through = match (kind, join_through) {
+                    ("many_to_many", Some(table)) => Some(Through { table, owner_key: join_keys.0, related_key: join_keys.1 }),
+                    ("many_to_many", None) => {
+                        return Err(syn::Error::new(ident.span(), "many_to_many needs join_through = \"join_table\""));
+                    }
+                    (_, Some(_)) => return Err(syn::Error::new(ident.span(), "join_through only applies to many_to_many")),
+                    (_, None) => None,
+                };
+                Kind::Rel { kind, related: Box::new(related), foreign_key, through }
+            }
             None if is_virtual => Kind::Virtual,
             None => {
                 if foreign_key.is_some() {
@@ -176,7 +205,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
     let owner_fk_default = format!("{}_id", snake(&name.to_string()));
     let mut rel_consts = Vec::new();
     for d in &defs {
-        if let Kind::Rel { kind, related, foreign_key } = &d.kind {
+        if let Kind::Rel { kind, related, foreign_key, through } = &d.kind {
             let id = &d.ident;
             let s = id.to_string();
             let doc = format!("Association `{s}` ({kind}).");
@@ -204,6 +233,30 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                         quote!(#fk),
                         quote!(|o: &mut #name, v: ::std::vec::Vec<#related>| { o.#id = ::zzz_db::Assoc::Loaded(v.into_iter().next()); }),
                     )
+                }
+                "many_to_many" => {
+                    let t = through.as_ref().expect("checked above");
+                    let table = &t.table;
+                    let owner_key = t.owner_key.clone().unwrap_or_else(|| owner_fk_default.clone());
+                    let related_key = match &t.related_key {
+                        Some(k) => k.clone(),
+                        None => match &**related {
+                            Type::Path(p) => format!("{}_id", snake(&p.path.segments.last().expect("path").ident.to_string())),
+                            _ => return Err(syn::Error::new(id.span(), "many_to_many needs related_key = \"col\" for this type")),
+                        },
+                    };
+                    rel_consts.push(quote!(
+                        #[doc = #doc]
+                        #[allow(non_upper_case_globals)]
+                        pub const #id: ::zzz_db::Relation<#name, #related> = ::zzz_db::Relation::many_to_many(
+                            #s,
+                            #pk_name,
+                            <#related as ::zzz_db::Schema>::PRIMARY_KEY,
+                            ::zzz_db::Through { table: #table, owner_key: #owner_key, related_key: #related_key },
+                            |o: &mut #name, v: ::std::vec::Vec<#related>| { o.#id = ::zzz_db::Assoc::Loaded(v); },
+                        );
+                    ));
+                    continue;
                 }
                 _ => {
                     let fk = foreign_key.clone().unwrap_or_else(|| owner_fk_default.clone());
