@@ -16,6 +16,8 @@ pub enum Error {
     Database(DbError),
     /// A column value could not be decoded into the Rust field type.
     Decode(DecodeError),
+    /// `fetch` / `fetch_by` found no row (Ecto's `Ecto.NoResultsError`).
+    NotFound(NotFoundError),
     /// `one` / `get_by` found more than one row.
     MultipleResults(MultipleResultsError),
     /// `update`/`delete` found no row with the given primary key (stale data).
@@ -35,6 +37,7 @@ impl fmt::Display for Error {
             Error::Changeset(e) => e.fmt(f),
             Error::Database(e) => e.fmt(f),
             Error::Decode(e) => e.fmt(f),
+            Error::NotFound(e) => e.fmt(f),
             Error::MultipleResults(e) => e.fmt(f),
             Error::Stale(e) => e.fmt(f),
             Error::Migration(e) => e.fmt(f),
@@ -52,6 +55,17 @@ impl Error {
         match self {
             Error::Changeset(c) => Some(&c.errors),
             _ => None,
+        }
+    }
+    /// Name the column of a decode error (used by the schema derive).
+    #[doc(hidden)]
+    pub fn with_column(self, column: &str) -> Error {
+        match self {
+            Error::Decode(mut d) => {
+                d.column = column.to_string();
+                Error::Decode(d)
+            }
+            other => other,
         }
     }
     /// The database error if this is [`Error::Database`].
@@ -170,6 +184,20 @@ pub struct DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "cannot decode column `{}` as {}: {}", self.column, self.expected, self.message)
+    }
+}
+
+/// No row matched where exactly one was expected.
+#[derive(Debug, Clone)]
+pub struct NotFoundError {
+    /// The table queried.
+    pub table: &'static str,
+    /// What was looked for (`id = 5`), values rendered for the message only.
+    pub lookup: String,
+}
+impl fmt::Display for NotFoundError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected one row in `{}` where {}, found none", self.table, self.lookup)
     }
 }
 

@@ -213,11 +213,20 @@ pub struct TableDef {
     checks: Vec<(String, String)>,
     removes: Vec<String>,
     renames: Vec<(String, String)>,
+    modifies: Vec<ColumnDef>,
 }
 
 impl TableDef {
     fn new(name: &str) -> Self {
-        TableDef { name: name.into(), primary_key: PrimaryKey::BigSerial, columns: vec![], checks: vec![], removes: vec![], renames: vec![] }
+        TableDef {
+            name: name.into(),
+            primary_key: PrimaryKey::BigSerial,
+            columns: vec![],
+            checks: vec![],
+            removes: vec![],
+            renames: vec![],
+            modifies: vec![],
+        }
     }
     /// Choose the primary key (create only).
     pub fn primary_key(&mut self, pk: PrimaryKey) -> &mut Self {
@@ -257,6 +266,12 @@ impl TableDef {
     pub fn remove(&mut self, name: &str) -> &mut Self {
         self.removes.push(name.into());
         self
+    }
+    /// Change a column's type, nullability and default (alter only; Postgres — SQLite
+    /// cannot alter columns in place and gets a clear error).
+    pub fn modify(&mut self, name: &str, ty: ColumnType) -> &mut ColumnDef {
+        self.modifies.push(ColumnDef { name: name.into(), ty, null: true, default: None, references: None, table: self.name.clone() });
+        self.modifies.last_mut().unwrap()
     }
     /// Rename a column (alter only).
     pub fn rename(&mut self, from: &str, to: &str) -> &mut Self {
@@ -372,7 +387,7 @@ fn reverse(ops: &[Op]) -> Result<Vec<Op>, String> {
             Op::CreateTable(t, _) => Op::DropTable(t.name.clone(), false),
             Op::CreateIndex { name, .. } => Op::DropIndex(name.clone()),
             Op::RenameTable(a, b) => Op::RenameTable(b.clone(), a.clone()),
-            Op::AlterTable(t) if t.removes.is_empty() => {
+            Op::AlterTable(t) if t.removes.is_empty() && t.modifies.is_empty() => {
                 let mut r = TableDef::new(&t.name);
                 for c in t.columns.iter().rev() {
                     r.removes.push(c.name.clone());
@@ -432,6 +447,24 @@ fn render(op: &Op, d: Dialect) -> Result<Vec<String>, String> {
             }
             for r in &t.removes {
                 out.push(format!("ALTER TABLE {tn} DROP COLUMN {}", quote_ident(r)));
+            }
+            for c in &t.modifies {
+                if d == Dialect::Sqlite {
+                    return Err(format!(
+                        "SQLite cannot modify column `{}` of `{}` in place; create a new table, copy the rows \
+                         (execute(\"INSERT INTO new SELECT … FROM old\")), drop the old one and rename",
+                        c.name, t.name
+                    ));
+                }
+                let col = quote_ident(&c.name);
+                let ty = c.ty.sql(d);
+                let mut parts = vec![format!("ALTER COLUMN {col} TYPE {ty} USING {col}::{ty}")];
+                parts.push(format!("ALTER COLUMN {col} {} NOT NULL", if c.null { "DROP" } else { "SET" }));
+                match &c.default {
+                    Some(def) => parts.push(format!("ALTER COLUMN {col} SET DEFAULT {}", literal(def, d)?)),
+                    None => parts.push(format!("ALTER COLUMN {col} DROP DEFAULT")),
+                }
+                out.push(format!("ALTER TABLE {tn} {}", parts.join(", ")));
             }
             for (name, expr) in &t.checks {
                 out.push(format!("ALTER TABLE {tn} ADD CONSTRAINT {} CHECK ({})", quote_ident(name), expr));

@@ -422,6 +422,20 @@ macro_rules! ops {
             let q = Query::from::<S>().filter(pk_eq::<S>(id.into_value()));
             op_one(h.conn(), q).await
         }
+        /// Fetch by primary key, [`Error::NotFound`] when missing (Ecto's `get!`).
+        pub async fn fetch<S: Schema>(self: $recv, id: impl crate::value::IntoValue<<S::Id as FieldType>::Inner>) -> Result<S, Error> {
+            let mut h = self.handle().await;
+            let v = id.into_value();
+            let lookup = format!("{} = {}", S::PRIMARY_KEY, v.to_json());
+            let q = Query::from::<S>().filter(pk_eq::<S>(v));
+            op_one(h.conn(), q).await?.ok_or(Error::NotFound(crate::error::NotFoundError { table: S::TABLE, lookup }))
+        }
+        /// The single row matching a condition, [`Error::NotFound`] when none (Ecto's `get_by!`).
+        pub async fn fetch_by<S: Schema>(self: $recv, cond: Expr) -> Result<S, Error> {
+            let mut h = self.handle().await;
+            op_one(h.conn(), Query::from::<S>().filter(cond)).await?
+                .ok_or(Error::NotFound(crate::error::NotFoundError { table: S::TABLE, lookup: "the given condition".into() }))
+        }
         /// The single row matching a condition.
         pub async fn get_by<S: Schema>(self: $recv, cond: Expr) -> Result<Option<S>, Error> {
             let mut h = self.handle().await;

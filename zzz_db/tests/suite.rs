@@ -66,6 +66,14 @@ pub struct Profile {
     pub website: Option<String>,
 }
 
+/// The `users` table read with a wrong field type, to check decode errors.
+#[derive(Schema, Debug, Clone, Default)]
+#[schema(table = "users")]
+pub struct BadUser {
+    pub id: i64,
+    pub name: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Meta {
     pub tags: Vec<String>,
@@ -178,6 +186,15 @@ mod cases {
         let by: User = repo.get_by::<User>(User::name.eq("alice")).await.unwrap().unwrap();
         assert_eq!(by.id, u.id);
         assert!(repo.get::<User>(u.id + 1000).await.unwrap().is_none());
+        assert_eq!(repo.fetch::<User>(u.id).await.unwrap().id, u.id);
+        let e = repo.fetch::<User>(u.id + 1000).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
+        assert_eq!(e.to_string(), format!("expected one row in `users` where id = {}, found none", u.id + 1000));
+        assert!(matches!(repo.fetch_by::<User>(User::name.eq("zed")).await, Err(Error::NotFound(_))));
+        // A column that does not fit the Rust type is a typed decode error naming it.
+        let e = repo.all(Query::from::<BadUser>()).await.unwrap_err();
+        assert!(matches!(e, Error::Decode(_)), "{e}");
+        assert!(e.to_string().contains("users.name"), "{e}");
 
         let cs = Changeset::cast(got.clone(), &json!({"name": "alicia", "age": "31", "role": "admin"}), &["name", "age", "role"]);
         assert_eq!(cs.changes().len(), 3);
@@ -641,6 +658,33 @@ mod cases {
         let e = bad.run(repo).await.unwrap_err();
         assert!(e.to_string().contains("20240101000009"), "{e}");
         assert!(repo.execute_raw("SELECT 1 FROM tmp_ok").await.is_err(), "DDL rolled back");
+        // Modify a column: real on Postgres, a clear error on SQLite.
+        let modify = Migration::new(20240101000006, "modify_bio", |m| {
+            m.alter_table("users", |t| {
+                t.modify("bio", T::String).not_null().default("none");
+            });
+        })
+        .down(|m| {
+            m.alter_table("users", |t| {
+                t.modify("bio", T::Text);
+            });
+        });
+        let migr = Migrator::new(migrations().into_iter().chain([modify.clone()]).collect());
+        match repo.dialect() {
+            Dialect::Postgres => {
+                repo.execute_raw("UPDATE users SET bio = 'x' WHERE bio IS NULL").await.unwrap();
+                assert_eq!(migr.run(repo).await.unwrap(), [20240101000006]);
+                let e = repo.execute_raw("UPDATE users SET bio = NULL").await.unwrap_err();
+                assert_eq!(e.db_error().unwrap().kind, DbErrorKind::NotNullViolation);
+                assert_eq!(migr.rollback(repo, 1).await.unwrap(), [20240101000006]);
+                repo.execute_raw("UPDATE users SET bio = NULL").await.unwrap();
+            }
+            Dialect::Sqlite => {
+                let e = migr.run(repo).await.unwrap_err();
+                assert!(e.to_string().contains("SQLite cannot modify column `bio` of `users`"), "{e}");
+                assert!(e.to_string().contains("20240101000006"), "{e}");
+            }
+        }
         // SQLite ALTER limits give a clear error before touching the database.
         let nn = Migration::new(7, "nn", |m| m.alter_table("users", |t| {
             t.add("must", T::String).not_null();
@@ -797,6 +841,55 @@ async fn postgres_lost_connections_are_replaced() {
     repo.health_check().await.unwrap();
     repo.close().await;
     db.cleanup().await;
+}
+
+#[tokio::test]
+async fn sqlite_busy_is_a_typed_error() {
+    let path = std::env::temp_dir().join(format!("zzz_busy_{}.db", std::process::id()));
+    let mut cfg = zzz_db::RepoConfig::new(format!("sqlite://{}", path.display())).pool_size(2);
+    cfg.busy_timeout = std::time::Duration::ZERO;
+    let repo = Repo::connect_with(cfg).await.unwrap();
+    migrate(&repo).await;
+    let mut t1 = repo.begin().await.unwrap();
+    t1.insert(user_cs("w1", 1)).await.unwrap();
+    let mut t2 = repo.begin().await.unwrap();
+    let e = t2.insert(user_cs("w2", 1)).await.unwrap_err();
+    assert_eq!(e.db_error().map(|d| d.kind), Some(DbErrorKind::Deadlock), "{e}");
+    drop(t2);
+    t1.commit().await.unwrap();
+    repo.close().await;
+    for s in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{s}", path.display()));
+    }
+}
+
+#[test]
+fn migration_sql_per_dialect() {
+    let m = Migration::new(1, "m", |m| {
+        m.create_table("items", |t| {
+            t.add("title", T::String).not_null().default("it's");
+            t.add("price", T::Float);
+            t.add("on", T::Boolean).not_null().default(true);
+            t.references("owner_id", "users", OnDelete::NilifyAll);
+            t.check("price_positive", "price > 0");
+        });
+        m.create_unique_index("items", &["title", "owner_id"]);
+    });
+    assert_eq!(
+        m.up_sql(Dialect::Postgres).unwrap(),
+        [
+            "CREATE TABLE \"items\" (\"id\" BIGSERIAL PRIMARY KEY, \"title\" VARCHAR(255) NOT NULL DEFAULT 'it''s', \"price\" DOUBLE PRECISION, \"on\" BOOLEAN NOT NULL DEFAULT TRUE, \"owner_id\" BIGINT CONSTRAINT \"items_owner_id_fkey\" REFERENCES \"users\"(\"id\") ON DELETE SET NULL, CONSTRAINT \"price_positive\" CHECK (price > 0))",
+            "CREATE UNIQUE INDEX \"items_title_owner_id_index\" ON \"items\" (\"title\", \"owner_id\")",
+        ]
+    );
+    assert_eq!(
+        m.up_sql(Dialect::Sqlite).unwrap()[0],
+        "CREATE TABLE \"items\" (\"id\" INTEGER PRIMARY KEY AUTOINCREMENT, \"title\" TEXT NOT NULL DEFAULT 'it''s', \"price\" REAL, \"on\" BOOLEAN NOT NULL DEFAULT 1, \"owner_id\" INTEGER CONSTRAINT \"items_owner_id_fkey\" REFERENCES \"users\"(\"id\") ON DELETE SET NULL, CONSTRAINT \"price_positive\" CHECK (price > 0))"
+    );
+    assert_eq!(m.down_sql(Dialect::Sqlite).unwrap(), ["DROP INDEX \"items_title_owner_id_index\"", "DROP TABLE \"items\""]);
+    let irreversible = Migration::new(2, "raw", |m| m.execute("UPDATE x SET y = 1"));
+    let e = irreversible.down_sql(Dialect::Postgres).unwrap_err();
+    assert!(e.to_string().contains("explicit down"), "{e}");
 }
 
 #[tokio::test]

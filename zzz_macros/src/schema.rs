@@ -161,7 +161,8 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
         let ty = &d.ty;
         if matches!(d.kind, Kind::Column) {
             let i = col_idx;
-            decode_fields.push(quote!(#id: <#ty as ::zzz_db::FieldType>::decode(row, offset + #i)?));
+            let qual = format!("{table}.{id}");
+            decode_fields.push(quote!(#id: <#ty as ::zzz_db::FieldType>::decode(row, offset + #i).map_err(|e| e.with_column(#qual))?));
             col_idx += 1;
         } else {
             decode_fields.push(quote!(#id: ::core::default::Default::default()));
