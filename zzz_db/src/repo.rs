@@ -95,6 +95,8 @@ fn connect_err(url: &str, m: impl std::fmt::Display) -> Error {
     Error::Connect(ConnectError { url: redact(url), message: m.to_string() })
 }
 
+const SANDBOX_WAIT: Duration = Duration::from_secs(15);
+
 enum Handle<'a> {
     Conn(Conn<'a>),
     Guard(tokio::sync::MutexGuard<'a, RawConn>),
@@ -186,12 +188,20 @@ impl Repo {
         }
     }
 
-    async fn handle(&self) -> Handle<'_> {
-        match &self.backend {
+    async fn handle(&self) -> Result<Handle<'_>, Error> {
+        Ok(match &self.backend {
             Backend::Sqlite(p) => Handle::Conn(Conn::SqlitePool(p)),
             Backend::Postgres(p) => Handle::Conn(Conn::PgPool(p)),
-            Backend::Sandbox(m, _) => Handle::Guard(m.lock().await),
-        }
+            Backend::Sandbox(m, _) => Handle::Guard(
+                tokio::time::timeout(SANDBOX_WAIT, m.lock()).await.map_err(|_| {
+                    Error::Pool(format!(
+                        "waited {}s for the sandbox connection: a transaction on this sandbox is still open \
+                         (inside `transaction`/`begin`, run queries on the Tx, not on the repo)",
+                        SANDBOX_WAIT.as_secs()
+                    ))
+                })?,
+            ),
+        })
     }
 
     async fn raw_conn(&self) -> Result<RawConn, Error> {
@@ -216,7 +226,11 @@ impl Repo {
     /// [`Tx`] without [`Tx::commit`] rolls it back.
     pub async fn begin(&self) -> Result<Tx<'static>, Error> {
         let mut holder = match &self.backend {
-            Backend::Sandbox(m, _) => TxConn::Guard(m.clone().lock_owned().await),
+            Backend::Sandbox(m, _) => TxConn::Guard(
+                tokio::time::timeout(SANDBOX_WAIT, m.clone().lock_owned())
+                    .await
+                    .map_err(|_| Error::Pool("timed out waiting for the sandbox connection: another transaction on this sandbox is open".into()))?,
+            ),
             _ => TxConn::Owned(self.raw_pooled().await?),
         };
         tx_begin(holder.conn()).await?;
@@ -382,8 +396,8 @@ impl<'a> Tx<'a> {
             }
         }
     }
-    async fn handle(&mut self) -> TxH<'_, 'a> {
-        TxH(self)
+    async fn handle(&mut self) -> Result<TxH<'_, 'a>, Error> {
+        Ok(TxH(self))
     }
 }
 
@@ -408,23 +422,23 @@ macro_rules! ops {
     ($recv:ty) => {
         /// All rows of a query.
         pub async fn all<S, O>(self: $recv, q: Query<S, O>) -> Result<Vec<O>, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_all(h.conn(), q).await
         }
         /// At most one row; [`Error::MultipleResults`] if the query returns more.
         pub async fn one<S, O>(self: $recv, q: Query<S, O>) -> Result<Option<O>, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_one(h.conn(), q).await
         }
         /// Fetch by primary key.
         pub async fn get<S: Schema>(self: $recv, id: impl crate::value::IntoValue<<S::Id as FieldType>::Inner>) -> Result<Option<S>, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             let q = Query::from::<S>().filter(pk_eq::<S>(id.into_value()));
             op_one(h.conn(), q).await
         }
         /// Fetch by primary key, [`Error::NotFound`] when missing (Ecto's `get!`).
         pub async fn fetch<S: Schema>(self: $recv, id: impl crate::value::IntoValue<<S::Id as FieldType>::Inner>) -> Result<S, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             let v = id.into_value();
             let lookup = format!("{} = {}", S::PRIMARY_KEY, v.to_json());
             let q = Query::from::<S>().filter(pk_eq::<S>(v));
@@ -432,53 +446,53 @@ macro_rules! ops {
         }
         /// The single row matching a condition, [`Error::NotFound`] when none (Ecto's `get_by!`).
         pub async fn fetch_by<S: Schema>(self: $recv, cond: Expr) -> Result<S, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_one(h.conn(), Query::from::<S>().filter(cond)).await?
                 .ok_or(Error::NotFound(crate::error::NotFoundError { table: S::TABLE, lookup: "the given condition".into() }))
         }
         /// The single row matching a condition.
         pub async fn get_by<S: Schema>(self: $recv, cond: Expr) -> Result<Option<S>, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_one(h.conn(), Query::from::<S>().filter(cond)).await
         }
         /// Insert a changeset; validation or declared-constraint failures give [`Error::Changeset`].
         pub async fn insert<S: Schema + Clone>(self: $recv, cs: Changeset<S>) -> Result<S, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_insert(h.conn(), cs, None).await.map(|o| o.expect("insert returns a row"))
         }
         /// Insert with an ON CONFLICT clause (upsert). `None` when DO NOTHING skipped the row.
         pub async fn insert_on_conflict<S: Schema + Clone>(self: $recv, cs: Changeset<S>, on_conflict: OnConflict) -> Result<Option<S>, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_insert(h.conn(), cs, Some(on_conflict)).await
         }
         /// Update the changed fields (and `updated_at`) of the changeset's row.
         pub async fn update<S: Schema + Clone>(self: $recv, cs: Changeset<S>) -> Result<S, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_update(h.conn(), cs).await
         }
         /// Delete a row by its primary key; declared FK constraints become field errors.
         pub async fn delete<S: Schema + Clone>(self: $recv, cs: impl Into<Changeset<S>>) -> Result<S, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_delete(h.conn(), cs.into()).await
         }
         /// Insert many rows in one statement; returns the number inserted.
         pub async fn insert_all<S: Schema>(self: $recv, rows: &[S], on_conflict: Option<OnConflict>) -> Result<u64, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_insert_all(h.conn(), rows, on_conflict).await
         }
         /// `UPDATE … SET … WHERE <query filters>`; returns the number of rows.
         pub async fn update_all<S, O>(self: $recv, q: Query<S, O>, set: Set) -> Result<u64, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_update_all(h.conn(), q, set).await
         }
         /// `DELETE FROM … WHERE <query filters>`; returns the number of rows.
         pub async fn delete_all<S, O>(self: $recv, q: Query<S, O>) -> Result<u64, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_delete_all(h.conn(), q).await
         }
         /// An aggregate over the query's rows: `repo.aggregate(q, User::age.max())`.
         pub async fn aggregate<S, O, T: FieldType>(self: $recv, q: Query<S, O>, agg: Typed<T>) -> Result<T, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             let mut q = q.select(agg);
             q.parts.order_by.clear();
             let rows = op_all(h.conn(), q).await?;
@@ -486,7 +500,7 @@ macro_rules! ops {
         }
         /// `COUNT(*)` of the query's rows.
         pub async fn count<S, O>(self: $recv, q: Query<S, O>) -> Result<i64, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             let mut q = q.select(crate::query::count_all());
             q.parts.order_by.clear();
             let rows = op_all(h.conn(), q).await?;
@@ -494,7 +508,7 @@ macro_rules! ops {
         }
         /// Whether the query matches any row.
         pub async fn exists<S, O>(self: $recv, q: Query<S, O>) -> Result<bool, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             let mut c = h.conn();
             let mut sql = Sql::new(c.dialect());
             sql.push("SELECT EXISTS (");
@@ -505,24 +519,24 @@ macro_rules! ops {
         }
         /// Load an association for every struct in `items` with one query.
         pub async fn preload<A: Association>(self: $recv, items: &mut [A::Owner], assoc: &A) -> Result<(), Error> where A::Related: Clone {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_preload(h.conn(), items, assoc).await
         }
         /// Load an association for one struct.
         pub async fn preload_one<A: Association>(self: $recv, item: &mut A::Owner, assoc: &A) -> Result<(), Error> where A::Related: Clone {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             op_preload(h.conn(), std::slice::from_mut(item), assoc).await
         }
         /// Re-read a struct from the database by its primary key.
         pub async fn reload<S: Schema>(self: $recv, item: &S) -> Result<Option<S>, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             let q = Query::from::<S>().filter(pk_eq::<S>(item.primary_key().to_value()));
             op_one(h.conn(), q).await
         }
         /// Run a statement given as SQL text with bound values (`?` holes, rewritten to
         /// `$n` on Postgres). Returns rows affected.
         pub async fn execute_sql(self: $recv, sql: &'static str, args: Vec<Value>) -> Result<u64, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             let mut c = h.conn();
             let s = raw_sql(c.dialect(), sql, args);
             c.execute(s).await
@@ -530,7 +544,7 @@ macro_rules! ops {
         /// Run a query given as SQL text with bound values and decode the first column
         /// of the first row.
         pub async fn query_scalar<T: FieldType>(self: $recv, sql: &'static str, args: Vec<Value>) -> Result<Option<T>, Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             let mut c = h.conn();
             let s = raw_sql(c.dialect(), sql, args);
             let rows = c.fetch_all(s).await?;
@@ -538,7 +552,7 @@ macro_rules! ops {
         }
         /// Run raw SQL (DDL, several statements) without parameters.
         pub async fn execute_raw(self: $recv, sql: &str) -> Result<(), Error> {
-            let mut h = self.handle().await;
+            let mut h = self.handle().await?;
             h.conn().execute_raw(sql).await
         }
     };

@@ -1003,3 +1003,57 @@ fn sql_rendering_binds_every_value() {
         "SELECT \"posts\".\"title\" FROM \"posts\" WHERE (\"posts\".\"views\" > $1)"
     );
 }
+
+// ------------------------------------------------------------- query logging
+
+#[derive(Default, Clone)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<std::collections::BTreeMap<String, String>>>>);
+
+struct Visit<'a>(&'a mut std::collections::BTreeMap<String, String>);
+impl tracing::field::Visit for Visit<'_> {
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        self.0.insert(f.name().to_string(), format!("{v:?}"));
+    }
+    fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+        self.0.insert(f.name().to_string(), v.to_string());
+    }
+}
+
+impl tracing::Subscriber for Captured {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, e: &tracing::Event<'_>) {
+        if e.metadata().target() == "zzz_db" {
+            let mut m = std::collections::BTreeMap::new();
+            e.record(&mut Visit(&mut m));
+            self.0.lock().unwrap().push(m);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn queries_are_logged_with_timings_but_not_values() {
+    let cap = Captured::default();
+    let _guard = tracing::subscriber::set_default(cap.clone());
+    let db = TestDb::sqlite_memory().await.unwrap();
+    migrate(&db.repo).await;
+    cap.0.lock().unwrap().clear();
+    db.repo.count(Query::from::<User>().filter(User::name.eq("top-secret-value"))).await.unwrap();
+    let events = cap.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert!(e["sql"].contains("SELECT COUNT(*) FROM \"users\" WHERE"), "{e:?}");
+    assert!(!e["sql"].contains("top-secret-value"), "values are never logged");
+    assert_eq!(e["params"], "1");
+    assert!(e["elapsed_us"].parse::<u64>().is_ok(), "{e:?}");
+    assert_eq!(e["rows"], "1");
+    db.cleanup().await;
+}
