@@ -127,6 +127,8 @@ pub fn bind<T: FieldType>(v: T) -> Expr {
 
 /// Raw SQL with `?` holes, each filled by one argument expression. The SQL must be a
 /// `'static` string so values cannot be formatted into it; pass them with [`bind`].
+/// Every `?` is a hole (also inside quotes), so write Postgres' `?` JSON operators as
+/// functions (`jsonb_exists(a, b)`).
 ///
 /// ```
 /// use zzz_db::{fragment, bind};

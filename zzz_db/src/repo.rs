@@ -973,7 +973,7 @@ async fn op_delete_all<S, O>(mut c: Conn<'_>, q: Query<S, O>) -> Result<u64, Err
     c.execute(sql).await
 }
 
-async fn op_preload<A: Association>(c: Conn<'_>, items: &mut [A::Owner], assoc: &A) -> Result<(), Error>
+async fn op_preload<A: Association>(mut c: Conn<'_>, items: &mut [A::Owner], assoc: &A) -> Result<(), Error>
 where
     A::Related: Clone,
 {
@@ -994,37 +994,40 @@ where
             expr: Expr::Column { table: rel_table, name: <A::Related as Schema>::PRIMARY_KEY },
             desc: false,
         };
-        match r.through {
-            None => {
-                let q = Query::from::<A::Related>()
-                    .filter(Expr::In(Box::new(Expr::Column { table: rel_table, name: r.related_column }), keys, false))
-                    .order_by(order);
-                for row in op_all(c, q).await? {
-                    if let Some(k) = row.get_value(r.related_column).as_ref().and_then(Key::of) {
-                        groups.entry(k).or_default().push(row);
+        // Bounded IN lists: both databases cap the number of bound parameters.
+        for chunk in keys.chunks(10_000) {
+            match r.through {
+                None => {
+                    let q = Query::from::<A::Related>()
+                        .filter(Expr::In(Box::new(Expr::Column { table: rel_table, name: r.related_column }), chunk.to_vec(), false))
+                        .order_by(order.clone());
+                    for row in op_all(c.reborrow(), q).await? {
+                        if let Some(k) = row.get_value(r.related_column).as_ref().and_then(Key::of) {
+                            groups.entry(k).or_default().push(row);
+                        }
                     }
                 }
-            }
-            Some(t) => {
-                // One query: related rows joined to the join table, tagged with the owner key.
-                let owner_key = Typed::<<A::Owner as Schema>::Id>::new(Expr::Column { table: t.table, name: t.owner_key });
-                let q = Query::from::<A::Related>()
-                    .join_table(t.table, Expr::Binary(
-                        crate::query::BinOp::Eq,
-                        Box::new(Expr::Column { table: t.table, name: t.related_key }),
-                        Box::new(Expr::Column { table: rel_table, name: r.related_column }),
-                    ))
-                    .filter(Expr::In(Box::new(Expr::Column { table: t.table, name: t.owner_key }), keys, false))
-                    .order_by(order)
-                    .select((crate::query::All::<A::Related>::new(), owner_key));
-                for (row, owner) in op_all(c, q).await? {
-                    if let Some(k) = Key::of(&owner.to_value()) {
-                        groups.entry(k).or_default().push(row);
+                Some(t) => {
+                    // One query: related rows joined to the join table, tagged with the owner key.
+                    let owner_key = Typed::<<A::Owner as Schema>::Id>::new(Expr::Column { table: t.table, name: t.owner_key });
+                    let q = Query::from::<A::Related>()
+                        .join_table(t.table, Expr::Binary(
+                            crate::query::BinOp::Eq,
+                            Box::new(Expr::Column { table: t.table, name: t.related_key }),
+                            Box::new(Expr::Column { table: rel_table, name: r.related_column }),
+                        ))
+                        .filter(Expr::In(Box::new(Expr::Column { table: t.table, name: t.owner_key }), chunk.to_vec(), false))
+                        .order_by(order.clone())
+                        .select((crate::query::All::<A::Related>::new(), owner_key));
+                    for (row, owner) in op_all(c.reborrow(), q).await? {
+                        if let Some(k) = Key::of(&owner.to_value()) {
+                            groups.entry(k).or_default().push(row);
+                        }
                     }
                 }
             }
         }
-    }
+        }
     // Owners sharing a key (several posts of one user) each get their own copy.
     let mut uses: HashMap<Key, usize> = HashMap::new();
     for it in items.iter() {

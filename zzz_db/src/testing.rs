@@ -85,12 +85,12 @@ impl TestDb {
     /// that need Postgres never skip silently.
     pub async fn postgres() -> Result<TestDb, Error> {
         let url = postgres_url();
-        let admin = match Repo::connect_with(RepoConfig::new(&url).pool_size(2)).await {
+        let admin = match Repo::connect_with(RepoConfig::new(&url).pool_size(2).acquire_timeout(std::time::Duration::from_secs(5))).await {
             Ok(r) => r,
             Err(e) => panic!(
                 "cannot reach the test PostgreSQL server at {} ({e}).\n\
                  Start one (user `postgres`, trust auth), e.g. `pg_ctlcluster 15 main start`, or a throwaway one:\n\
-                 `initdb -D /tmp/pg -U postgres --auth=trust && pg_ctl -D /tmp/pg -o '-p 5432 -k /tmp' -l /tmp/pg.log start`,\n\
+                 `initdb -D /tmp/pg -U postgres --auth=trust` (Debian: /usr/lib/postgresql/*/bin/initdb) then ` pg_ctl -D /tmp/pg -o '-p 5432 -k /tmp' -l /tmp/pg.log start`,\n\
                  or point ZZZ_TEST_DATABASE_URL at a server you have.",
                 crate::repo::redact(&url)
             ),

@@ -373,6 +373,20 @@ mod cases {
         repo.preload(&mut empty, &User::posts).await.unwrap();
     }
 
+    pub async fn preload_many_keys(repo: &Repo) {
+        migrate(repo).await;
+        let now = chrono::Utc::now().naive_utc();
+        let rows: Vec<User> = (0..10_050).map(|i| User { name: format!("n{i}"), inserted_at: now, updated_at: now, ..Default::default() }).collect();
+        assert_eq!(repo.insert_all(&rows, None).await.unwrap(), 10_050);
+        let mut users = repo.all(Query::from::<User>().order_by(User::id.asc())).await.unwrap();
+        let last = users.last().unwrap().clone();
+        mk_post(repo, &last, "last", 1).await;
+        repo.preload(&mut users, &User::posts).await.unwrap();
+        assert!(users.iter().all(|u| u.posts.is_loaded()));
+        assert_eq!(users.last().unwrap().posts.loaded()[0].title, "last");
+        assert_eq!(users.iter().map(|u| u.posts.loaded().len()).sum::<usize>(), 1);
+    }
+
     pub async fn constraints(repo: &Repo) {
         migrate(repo).await;
         let a = repo
@@ -747,7 +761,7 @@ macro_rules! both {
     };
 }
 
-both!(crud, queries, joins_and_preload, constraints, bad_input, types_roundtrip, bulk_and_upsert, transactions, migrations_api, health);
+both!(crud, queries, joins_and_preload, preload_many_keys, constraints, bad_input, types_roundtrip, bulk_and_upsert, transactions, migrations_api, health);
 
 #[tokio::test]
 async fn sqlite_file_sandbox() {
