@@ -363,7 +363,9 @@ impl<S: Schema> Changeset<S> {
         self
     }
 
-    /// Length of a changed string (characters), bytes or JSON list.
+    /// Length of a changed string, bytes or JSON list. Strings are counted in Unicode
+    /// scalar values (`char`s); Ecto counts graphemes, which differs only for combining
+    /// sequences such as emoji with modifiers.
     pub fn validate_length(mut self, field: &str, opts: Length) -> Self {
         let (len, ty) = match self.changes.get(field) {
             Some(Value::Text(s)) => (s.chars().count(), "string"),

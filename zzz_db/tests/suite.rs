@@ -92,6 +92,12 @@ pub struct Doc {
     pub small: i32,
 }
 
+impl zzz_db::testing::Factory for User {
+    fn build() -> Self {
+        User { name: sequence("user"), email: Some(format!("{}@example.com", sequence("email"))), age: 30, ..Default::default() }
+    }
+}
+
 fn migrations() -> Vec<Migration> {
     vec![
         Migration::new(20240101000001, "create_users", |m| {
@@ -729,6 +735,16 @@ mod cases {
         assert_eq!(repo.count(Query::from::<User>()).await.unwrap(), 1, "sandbox rolled back");
     }
 
+    pub async fn factories(repo: &Repo) {
+        migrate(repo).await;
+        let a: User = zzz_db::testing::insert_with(repo, |_| {}).await.unwrap();
+        let b: User = zzz_db::testing::insert_with(repo, |u: &mut User| u.age = 99).await.unwrap();
+        assert_ne!(a.email, b.email, "sequences keep unique fields unique");
+        assert_eq!(b.age, 99);
+        assert!(a.inserted_at.and_utc().timestamp() > 0, "timestamps filled in");
+        assert_eq!(repo.count(Query::from::<User>()).await.unwrap(), 2);
+    }
+
     pub async fn health(repo: &Repo) {
         repo.health_check().await.unwrap();
         let e = repo.execute_raw("SELEC nonsense").await.unwrap_err();
@@ -761,7 +777,7 @@ macro_rules! both {
     };
 }
 
-both!(crud, queries, joins_and_preload, preload_many_keys, constraints, bad_input, types_roundtrip, bulk_and_upsert, transactions, migrations_api, health);
+both!(crud, queries, joins_and_preload, preload_many_keys, constraints, bad_input, types_roundtrip, bulk_and_upsert, transactions, migrations_api, factories, health);
 
 #[tokio::test]
 async fn sqlite_file_sandbox() {
