@@ -493,18 +493,12 @@ macro_rules! ops {
         /// An aggregate over the query's rows: `repo.aggregate(q, User::age.max())`.
         pub async fn aggregate<S, O, T: FieldType>(self: $recv, q: Query<S, O>, agg: Typed<T>) -> Result<T, Error> {
             let mut h = self.handle().await?;
-            let mut q = q.select(agg);
-            q.parts.order_by.clear();
-            let rows = op_all(h.conn(), q).await?;
-            rows.into_iter().next().ok_or_else(|| query_err("aggregate returned no row"))
+            op_aggregate(h.conn(), q, agg).await
         }
-        /// `COUNT(*)` of the query's rows.
+        /// `COUNT(*)` of the query's rows (of the page, when the query has a limit).
         pub async fn count<S, O>(self: $recv, q: Query<S, O>) -> Result<i64, Error> {
             let mut h = self.handle().await?;
-            let mut q = q.select(crate::query::count_all());
-            q.parts.order_by.clear();
-            let rows = op_all(h.conn(), q).await?;
-            Ok(rows.into_iter().next().unwrap_or(0))
+            op_aggregate(h.conn(), q, crate::query::count_all()).await
         }
         /// Whether the query matches any row.
         pub async fn exists<S, O>(self: $recv, q: Query<S, O>) -> Result<bool, Error> {
@@ -619,6 +613,28 @@ async fn op_all<S, O>(mut c: Conn<'_>, q: Query<S, O>) -> Result<Vec<O>, Error> 
     let sql = q.to_sql(c.dialect());
     let rows = c.fetch_all(sql).await?;
     rows.iter().map(q.decode).collect()
+}
+
+/// An aggregate over a query. With limit/offset/distinct/group_by the query becomes a
+/// subquery (aliased as its table so qualified columns still resolve), as Ecto does.
+async fn op_aggregate<S, O, T: FieldType>(mut c: Conn<'_>, q: Query<S, O>, agg: Typed<T>) -> Result<T, Error> {
+    let p = &q.parts;
+    let wrap = p.limit.is_some() || p.offset.is_some() || p.distinct || !p.group_by.is_empty();
+    let mut sql = Sql::new(c.dialect());
+    if wrap {
+        sql.push("SELECT ");
+        render_expr(&agg.expr, &mut sql);
+        sql.push(" FROM (");
+        render_select(p, &mut sql);
+        sql.push(") AS ").ident(p.table);
+    } else {
+        let mut parts = q.parts.clone();
+        parts.select = Some(vec![agg.expr.clone()]);
+        parts.order_by.clear();
+        render_select(&parts, &mut sql);
+    }
+    let rows = c.fetch_all(sql).await?;
+    rows.first().ok_or_else(|| query_err("aggregate returned no row"))?.get::<T>(0)
 }
 
 async fn op_one<S, O>(c: Conn<'_>, mut q: Query<S, O>) -> Result<Option<O>, Error> {

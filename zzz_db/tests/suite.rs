@@ -269,6 +269,11 @@ mod cases {
         assert_eq!(repo.aggregate(q.clone(), User::age.avg()).await.unwrap(), Some(32.5));
         assert_eq!(repo.aggregate(q.clone(), User::age.count_distinct()).await.unwrap(), 5);
         assert_eq!(repo.aggregate(q.clone().filter(User::age.gt(100)), User::age.max()).await.unwrap(), None);
+        // With limit / distinct / group_by the query is aggregated as a subquery (Ecto semantics).
+        assert_eq!(repo.count(q.clone().limit(2)).await.unwrap(), 2);
+        assert_eq!(repo.count(q.clone().select(User::age).distinct()).await.unwrap(), 5);
+        assert_eq!(repo.count(q.clone().select(User::age).group_by(User::age)).await.unwrap(), 5);
+        assert_eq!(repo.aggregate(q.clone().order_by(User::age.desc()).limit(2), User::age.min()).await.unwrap(), Some(41));
         // Exists / one.
         assert!(repo.exists(q.clone().filter(User::name.eq("eve"))).await.unwrap());
         assert!(!repo.exists(q.clone().filter(User::name.eq("nobody"))).await.unwrap());
@@ -986,8 +991,9 @@ fn changeset_required_blank_and_changes() {
     assert!(cs.get_change("age").is_none());
     assert_eq!(cs.get_change("bio"), None, "\"\" casts to NULL, equal to the data");
     assert_eq!(cs.errors().to_json(), json!({"name": ["can't be blank"], "bio": ["can't be blank"]}));
-    // Required on a field missing from params but present in data passes.
-    let cs = Changeset::cast(data.clone(), &json!({}), &["name"]).validate_required(&["name"]);
+    // Required on a field missing from params but present in data passes (names checked
+    // at compile time through the column handles).
+    let cs = Changeset::cast(data.clone(), &json!({}), &[User::name.name]).validate_required(&[User::name.name]);
     assert!(cs.is_valid());
     assert_eq!(cs.field(User::name).as_deref(), Some("keep"));
     // A cast error suppresses the required error on the same field.
