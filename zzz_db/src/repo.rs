@@ -169,6 +169,23 @@ impl Repo {
         }
     }
 
+    /// The Postgres pool, for what zzz_db does not cover (LISTEN/NOTIFY, COPY). `None`
+    /// on SQLite and for sandboxes.
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.backend {
+            Backend::Postgres(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The SQLite pool (escape hatch). `None` on Postgres and for sandboxes.
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.backend {
+            Backend::Sqlite(p) => Some(p),
+            _ => None,
+        }
+    }
+
     /// Whether this repo is a test sandbox.
     pub fn is_sandbox(&self) -> bool {
         matches!(self.backend, Backend::Sandbox(..))
@@ -484,6 +501,12 @@ macro_rules! ops {
         pub async fn update_all<S, O>(self: $recv, q: Query<S, O>, set: Set) -> Result<u64, Error> {
             let mut h = self.handle().await?;
             op_update_all(h.conn(), q, set).await
+        }
+        /// Like [`update_all`](Self::update_all) but returns the updated rows
+        /// (`UPDATE … RETURNING`) — e.g. claim jobs picked by a `FOR UPDATE SKIP LOCKED` subquery.
+        pub async fn update_all_returning<S: Schema, O>(self: $recv, q: Query<S, O>, set: Set) -> Result<Vec<S>, Error> {
+            let mut h = self.handle().await?;
+            op_update_all_returning(h.conn(), q, set).await
         }
         /// `DELETE FROM … WHERE <query filters>`; returns the number of rows.
         pub async fn delete_all<S, O>(self: $recv, q: Query<S, O>) -> Result<u64, Error> {
@@ -957,7 +980,7 @@ impl Set {
     }
 }
 
-async fn op_update_all<S, O>(mut c: Conn<'_>, q: Query<S, O>, set: Set) -> Result<u64, Error> {
+fn render_update_all<S, O>(dialect: Dialect, q: &Query<S, O>, set: &Set) -> Result<Sql, Error> {
     let p = &q.parts;
     if !p.joins.is_empty() || p.limit.is_some() || p.offset.is_some() || !p.group_by.is_empty() {
         return Err(query_err(format!("update_all on `{}` supports only filters (no joins, limit, offset or group_by)", p.table)));
@@ -965,7 +988,7 @@ async fn op_update_all<S, O>(mut c: Conn<'_>, q: Query<S, O>, set: Set) -> Resul
     if set.items.is_empty() {
         return Err(query_err(format!("update_all on `{}` needs at least one SET item", p.table)));
     }
-    let mut sql = Sql::new(c.dialect());
+    let mut sql = Sql::new(dialect);
     sql.push("UPDATE ").ident(p.table).push(" SET ");
     for (i, (col, e)) in set.items.iter().enumerate() {
         if i > 0 {
@@ -975,7 +998,19 @@ async fn op_update_all<S, O>(mut c: Conn<'_>, q: Query<S, O>, set: Set) -> Resul
         render_expr(e, &mut sql);
     }
     render_where(&p.wheres, &mut sql);
+    Ok(sql)
+}
+
+async fn op_update_all<S, O>(mut c: Conn<'_>, q: Query<S, O>, set: Set) -> Result<u64, Error> {
+    let sql = render_update_all(c.dialect(), &q, &set)?;
     c.execute(sql).await
+}
+
+async fn op_update_all_returning<S: Schema, O>(mut c: Conn<'_>, q: Query<S, O>, set: Set) -> Result<Vec<S>, Error> {
+    let mut sql = render_update_all(c.dialect(), &q, &set)?;
+    returning::<S>(&mut sql);
+    let rows = c.fetch_all(sql).await?;
+    rows.iter().map(|r| S::from_row(r, 0)).collect()
 }
 
 async fn op_delete_all<S, O>(mut c: Conn<'_>, q: Query<S, O>) -> Result<u64, Error> {

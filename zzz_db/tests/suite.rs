@@ -539,9 +539,23 @@ mod cases {
         assert_eq!(repo.count(Query::from::<User>().filter(User::bio.eq("old"))).await.unwrap(), 50);
         let e = repo.update_all(Query::from::<User>().join_assoc(&User::posts), Set::new().set(User::age, 1)).await.unwrap_err();
         assert!(matches!(e, Error::Query(_)), "{e}");
+        // Claim rows the way a job queue does: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING.
+        let pick = Query::from::<User>()
+            .select(User::id)
+            .filter(User::bio.is_null())
+            .order_by(User::id.asc())
+            .limit(3)
+            .lock(Lock::ForUpdateSkipLocked);
+        let claimed = repo
+            .update_all_returning(Query::from::<User>().filter(User::id.in_subquery(pick)), Set::new().set(User::bio, Some("claimed".to_string())))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 3);
+        assert!(claimed.iter().all(|u| u.bio.as_deref() == Some("claimed")));
         // delete_all.
         assert_eq!(repo.delete_all(Query::from::<User>().filter(User::age.ge(100))).await.unwrap(), 50);
         assert_eq!(repo.count(Query::from::<User>()).await.unwrap(), 200);
+        assert_eq!(repo.postgres_pool().is_some(), repo.dialect() == Dialect::Postgres);
         // Upserts.
         let cs = || Changeset::cast(User::default(), &json!({"name": "dup", "email": "u11@x", "age": 7}), &["name", "email", "age"]);
         let r = repo.insert_on_conflict(cs(), OnConflict::nothing().target(&["email"])).await.unwrap();
@@ -1092,4 +1106,46 @@ async fn queries_are_logged_with_timings_but_not_values() {
     assert!(e["elapsed_us"].parse::<u64>().is_ok(), "{e:?}");
     assert_eq!(e["rows"], "1");
     db.cleanup().await;
+}
+
+// ------------------------------------------------------------- Send futures
+
+fn assert_send<T: Send>(_: &T) {}
+
+/// Handlers in a multi-threaded server need `Send` futures: every repo operation is one.
+#[test]
+fn repo_futures_are_send() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let repo = Repo::connect("sqlite::memory:").await.unwrap();
+        let q = Query::from::<User>();
+        let f = repo.all(q.clone());
+        assert_send(&f);
+        let f = repo.insert(user_cs("s", 1));
+        assert_send(&f);
+        let f = repo.update_all(q.clone(), Set::new().set(User::age, 1));
+        assert_send(&f);
+        let mut users: Vec<User> = vec![];
+        let f = repo.preload(&mut users, &User::posts);
+        assert_send(&f);
+        let f = repo.transaction(|tx| Box::pin(async move { tx.count(Query::from::<User>()).await }));
+        assert_send(&f);
+        let f = repo.transact_multi(Multi::new().insert("u", user_cs("s", 1)));
+        assert_send(&f);
+        let m = Migrator::new(migrations());
+        let f = m.run(&repo);
+        assert_send(&f);
+        let f = repo.sandbox();
+        assert_send(&f);
+        let mut tx = repo.begin().await.unwrap();
+        let f = tx.all(q.clone());
+        assert_send(&f);
+        drop(f);
+        let f = tx.begin();
+        assert_send(&f);
+        drop(f);
+        assert_send(&tx);
+        let s = repo.stream(q);
+        assert_send(&s);
+    });
 }
