@@ -555,6 +555,13 @@ pub struct MigrationStatus {
     pub applied: bool,
 }
 
+impl std::fmt::Display for MigrationStatus {
+    /// `  up     20240101000001  create_users` (the layout of `mix ecto.migrations`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "  {:<6} {:<16} {}", if self.applied { "up" } else { "down" }, self.version, self.name)
+    }
+}
+
 /// Runs a set of migrations against a repo, recording them in `schema_migrations`.
 #[derive(Debug, Clone)]
 pub struct Migrator {
@@ -646,6 +653,12 @@ impl Migrator {
             done.push(m.version);
         }
         Ok(done)
+    }
+
+    /// Roll back every applied migration newer than `version` (newest first).
+    pub async fn rollback_to(&self, repo: &Repo, version: i64) -> Result<Vec<i64>, Error> {
+        let n = self.applied(repo).await?.into_iter().filter(|v| *v > version).count();
+        self.rollback(repo, n).await
     }
 
     /// Roll back the last `steps` applied migrations (newest first). Returns the versions.

@@ -666,6 +666,8 @@ mod cases {
         assert_eq!(m.rollback(repo, 2).await.unwrap(), [20240101000004, 20240101000003]);
         let st = m.status(repo).await.unwrap();
         assert_eq!(st.iter().map(|s| s.applied).collect::<Vec<_>>(), [true, true, false, false]);
+        assert_eq!(st[2].to_string(), "  down   20240101000003   create_profiles");
+        assert_eq!(st[0].to_string(), "  up     20240101000001   create_users");
         // Tables really went away and come back.
         assert!(repo.execute_raw("SELECT 1 FROM docs").await.is_err());
         m.run(repo).await.unwrap();
@@ -687,6 +689,8 @@ mod cases {
         assert_eq!(alter.rollback(repo, 1).await.unwrap(), [20240101000005]);
         assert!(repo.execute_raw("SELECT bio FROM users").await.is_ok());
         assert!(repo.execute_raw("SELECT nickname FROM users").await.is_err());
+        assert_eq!(m.rollback_to(repo, 20240101000003).await.unwrap(), [20240101000004]);
+        assert_eq!(m.run(repo).await.unwrap(), [20240101000004]);
         // A failing migration is rolled back and names its version; state is unchanged.
         let bad = Migrator::new(vec![Migration::new(20240101000009, "broken", |m| {
             m.create_table("tmp_ok", |t| {
