@@ -185,6 +185,42 @@ impl Conn<'_> {
         run!(self, sql, |q, ex| q.fetch_all(ex).await)
     }
 
+    /// Fetch and decode every row without an intermediate `Vec<Row>`.
+    pub(crate) async fn fetch_map<O>(&mut self, sql: Sql, decode: fn(&Row) -> Result<O, Error>) -> Result<Vec<O>, Error> {
+        let Sql { text, args, .. } = sql;
+        let nargs = args.len();
+        let start = Instant::now();
+        let res = match self {
+            Conn::SqlitePool(p) => sqlx::query_with(AssertSqlSafe(text.clone()), sqlite_args(args)?)
+                .fetch_all(*p)
+                .await
+                .map(|rows| rows.into_iter().map(|r| decode(&Row::Sqlite(r))).collect::<Result<Vec<O>, Error>>()),
+            Conn::Sqlite(c) => sqlx::query_with(AssertSqlSafe(text.clone()), sqlite_args(args)?)
+                .fetch_all(&mut **c)
+                .await
+                .map(|rows| rows.into_iter().map(|r| decode(&Row::Sqlite(r))).collect::<Result<Vec<O>, Error>>()),
+            Conn::PgPool(p) => sqlx::query_with(AssertSqlSafe(text.clone()), pg_args(args)?)
+                .fetch_all(*p)
+                .await
+                .map(|rows| rows.into_iter().map(|r| decode(&Row::Postgres(r))).collect::<Result<Vec<O>, Error>>()),
+            Conn::Pg(c) => sqlx::query_with(AssertSqlSafe(text.clone()), pg_args(args)?)
+                .fetch_all(&mut **c)
+                .await
+                .map(|rows| rows.into_iter().map(|r| decode(&Row::Postgres(r))).collect::<Result<Vec<O>, Error>>()),
+        };
+        match res {
+            Ok(v) => {
+                let v = v?;
+                log(&text, nargs, start, Some(v.len()));
+                Ok(v)
+            }
+            Err(e) => {
+                tracing::debug!(target: "zzz_db", sql = %text, error = %e, "query failed");
+                Err(from_sqlx(e, Some(&text)))
+            }
+        }
+    }
+
     pub(crate) async fn execute(&mut self, sql: Sql) -> Result<u64, Error> {
         let r: Result<Affected, Error> = run!(self, sql, |q, ex| q.execute(ex).await);
         r.map(|a| a.0)

@@ -402,6 +402,7 @@ pub struct Join {
 pub struct QueryParts {
     pub(crate) table: &'static str,
     pub(crate) columns: &'static [&'static str],
+    pub(crate) column_list: &'static str,
     pub(crate) select: Option<Vec<Expr>>,
     pub(crate) distinct: bool,
     pub(crate) joins: Vec<Join>,
@@ -461,6 +462,7 @@ impl Query<(), ()> {
             parts: QueryParts {
                 table: S::TABLE,
                 columns: S::COLUMNS,
+                column_list: S::COLUMN_LIST,
                 select: None,
                 distinct: false,
                 joins: Vec::new(),
@@ -559,7 +561,7 @@ impl<S, O> Query<S, O> {
     }
     /// Render the SELECT for a dialect (what the repo runs).
     pub fn to_sql(&self, dialect: Dialect) -> Sql {
-        let mut sql = Sql::new(dialect);
+        let mut sql = Sql::with_capacity(dialect, 96 + self.parts.column_list.len() + 48 * self.parts.wheres.len());
         render_select(&self.parts, &mut sql);
         sql
     }
@@ -668,6 +670,9 @@ pub(crate) fn render_select(p: &QueryParts, sql: &mut Sql) {
                 }
                 render_expr(e, sql);
             }
+        }
+        None if !p.column_list.is_empty() => {
+            sql.push(p.column_list);
         }
         None => {
             for (i, c) in p.columns.iter().enumerate() {

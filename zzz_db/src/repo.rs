@@ -634,8 +634,7 @@ fn returning<S: Schema>(sql: &mut Sql) {
 
 async fn op_all<S, O>(mut c: Conn<'_>, q: Query<S, O>) -> Result<Vec<O>, Error> {
     let sql = q.to_sql(c.dialect());
-    let rows = c.fetch_all(sql).await?;
-    rows.iter().map(q.decode).collect()
+    c.fetch_map(sql, q.decode).await
 }
 
 /// An aggregate over a query. With limit/offset/distinct/group_by the query becomes a

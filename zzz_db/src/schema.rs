@@ -49,6 +49,9 @@ pub trait Schema: Sized + Send + Sync + Unpin + 'static {
     const PRIMARY_KEY: &'static str;
     /// Stored columns, in declaration order (virtual fields and associations excluded).
     const COLUMNS: &'static [&'static str];
+    /// The quoted, table-qualified column list (`"users"."id", "users"."name"`), generated
+    /// by the derive so queries do not re-quote it on every call. Empty means "build it".
+    const COLUMN_LIST: &'static str = "";
     /// Castable fields: the columns plus virtual fields.
     const FIELDS: &'static [&'static str];
     /// `inserted_at` column, if the schema has one.

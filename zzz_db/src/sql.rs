@@ -27,6 +27,10 @@ impl Sql {
     pub fn new(dialect: Dialect) -> Self {
         Sql { dialect, text: String::with_capacity(128), args: Vec::new() }
     }
+    /// Start an empty statement with room for `cap` bytes of SQL.
+    pub fn with_capacity(dialect: Dialect, cap: usize) -> Self {
+        Sql { dialect, text: String::with_capacity(cap), args: Vec::with_capacity(4) }
+    }
     /// Append raw SQL text (only ever called with trusted, static fragments).
     pub(crate) fn push(&mut self, s: &str) -> &mut Self {
         self.text.push_str(s);

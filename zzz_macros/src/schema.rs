@@ -150,6 +150,8 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
 
     let col_names: Vec<String> = columns.iter().map(|d| d.ident.to_string()).collect();
     let field_names: Vec<String> = castable.iter().map(|d| d.ident.to_string()).collect();
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let column_list = col_names.iter().map(|c| format!("{}.{}", q(&table), q(c))).collect::<Vec<_>>().join(", ");
     let has = |n: &str| columns.iter().any(|d| d.ident == n);
     let ins = if has("inserted_at") { quote!(::core::option::Option::Some("inserted_at")) } else { quote!(::core::option::Option::None) };
     let upd = if has("updated_at") { quote!(::core::option::Option::Some("updated_at")) } else { quote!(::core::option::Option::None) };
@@ -284,6 +286,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             const TABLE: &'static str = #table;
             const PRIMARY_KEY: &'static str = #pk_name;
             const COLUMNS: &'static [&'static str] = &[#(#col_names),*];
+            const COLUMN_LIST: &'static str = #column_list;
             const FIELDS: &'static [&'static str] = &[#(#field_names),*];
             const INSERTED_AT: ::core::option::Option<&'static str> = #ins;
             const UPDATED_AT: ::core::option::Option<&'static str> = #upd;

@@ -114,8 +114,8 @@ async fn run_sqlite(out: &mut Vec<(String, f64)>) {
     let url = format!("sqlite://{}", path.display());
     let repo = Repo::connect_with(RepoConfig::new(&url).pool_size(4)).await.unwrap();
     seed(&repo).await;
-    let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
-    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(4).connect_with(opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)).await.unwrap();
+    // The same pool for both sides: the comparison is the zzz_db layer alone.
+    let pool = repo.sqlite_pool().unwrap().clone();
     println!("\n### SQLite (file, WAL)\n");
     header();
     let get_sql = format!("SELECT {COLS} FROM \"users\" WHERE \"id\" = ? LIMIT ?");
@@ -210,7 +210,7 @@ async fn run_pg(out: &mut Vec<(String, f64)>) {
     let url = format!("{base}{sep}options[search_path]={schema}");
     let repo = Repo::connect_with(RepoConfig::new(&url).pool_size(4)).await.unwrap();
     seed(&repo).await;
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&url).await.unwrap();
+    let pool = repo.postgres_pool().unwrap().clone();
     println!("\n### PostgreSQL\n");
     header();
     let get_sql = format!("SELECT {COLS} FROM \"users\" WHERE \"id\" = $1 LIMIT $2");
@@ -298,8 +298,31 @@ fn header() {
     println!("|------------------------------|---------------|---------------|--------|");
 }
 
+/// The CPU work zzz_db adds per call, without any database: build the query value and
+/// render its SQL and parameters. Immune to I/O noise.
+fn render_overhead() {
+    use zzz_db::Dialect;
+    let n = 200_000;
+    let t = Instant::now();
+    let mut bytes = 0;
+    for i in 0..n {
+        let sql = Query::from::<User>().filter(User::id.eq(i as i64)).limit(2).to_sql(Dialect::Postgres);
+        bytes += sql.text.len() + sql.args.len();
+    }
+    let get = t.elapsed() / n;
+    let t = Instant::now();
+    for _ in 0..n {
+        let sql = Query::from::<User>().filter(User::age.ge(10)).order_by(User::id.asc()).limit(100).to_sql(Dialect::Postgres);
+        bytes += sql.text.len();
+    }
+    let list = t.elapsed() / n;
+    println!("\n### Query building + rendering (no database)\n");
+    println!("get-by-id query: {:.2} µs; 100-row list query: {:.2} µs (checksum {bytes})", get.as_secs_f64() * 1e6, list.as_secs_f64() * 1e6);
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    render_overhead();
     let mut out = Vec::new();
     run_sqlite(&mut out).await;
     run_pg(&mut out).await;
