@@ -238,7 +238,8 @@ impl<S: Schema> Changeset<S> {
 
     /// Cast the `permitted` fields from `params` (a JSON object; form params arrive as
     /// strings and are cast too). A value that cannot be cast gets `"is invalid"`;
-    /// `""` becomes NULL (Ecto's empty values); a value equal to the current one is no change.
+    /// `null` and `""` become NULL (Ecto's empty values; `validate_required` then reports
+    /// them); a value equal to the current one is no change.
     ///
     /// # Panics
     /// If a permitted field is not a field of the schema (a programming error, as in Ecto).
@@ -251,7 +252,8 @@ impl<S: Schema> Changeset<S> {
         for &field in permitted {
             let name = field_name::<S>(field);
             let Some(raw) = map.get(field) else { continue };
-            let empty = matches!(raw, Json::String(s) if s.is_empty());
+            // Ecto: nil casts to nil for every type, and "" is an empty value (nil).
+            let empty = matches!(raw, Json::Null) || matches!(raw, Json::String(s) if s.is_empty());
             let cast = if empty { Ok(Value::Null) } else { S::cast_field(name, raw).expect("field checked above") };
             match cast {
                 Ok(v) => {

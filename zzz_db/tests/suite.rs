@@ -80,6 +80,18 @@ pub struct Meta {
     pub level: u8,
 }
 
+/// UTC timestamps and a nullable belongs_to.
+#[derive(Schema, Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub title: String,
+    pub user_id: Option<i64>,
+    #[schema(belongs_to = User)]
+    pub user: Assoc<Option<User>>,
+    pub inserted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[derive(Schema, Debug, Clone, Default, PartialEq)]
 pub struct Doc {
     pub id: Uuid,
@@ -148,6 +160,12 @@ fn migrations() -> Vec<Migration> {
                 t.add("at", T::UtcDateTime).not_null();
                 t.add("ratio", T::Float).not_null();
                 t.add("small", T::Integer).not_null();
+            });
+            m.create_table("events", |t| {
+                t.add("title", T::Text).not_null();
+                t.references("user_id", "users", OnDelete::NilifyAll);
+                t.add("inserted_at", T::UtcDateTime).not_null();
+                t.add("updated_at", T::UtcDateTime).not_null();
             });
         }),
     ]
@@ -518,6 +536,20 @@ mod cases {
         // Query by uuid and date.
         assert_eq!(repo.count(Query::from::<Doc>().filter(Doc::id.eq(d.id))).await.unwrap(), 1);
         assert_eq!(repo.count(Query::from::<Doc>().filter(Doc::day.gt(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()))).await.unwrap(), 1);
+        // UTC timestamps are set automatically; a NULL belongs_to preloads as None.
+        let before = Utc::now() - chrono::Duration::seconds(2);
+        let u = mk_user(repo, "owner", 1).await;
+        let e1 = repo.insert(Changeset::cast(Event::default(), &json!({"title": "solo"}), &["title"])).await.unwrap();
+        let e2 = repo.insert(Changeset::cast(Event::default(), &json!({"title": "owned", "user_id": u.id}), &["title", "user_id"])).await.unwrap();
+        assert!(e1.inserted_at >= before && e1.updated_at == e1.inserted_at, "{e1:?}");
+        let mut evs = vec![e1, e2];
+        repo.preload(&mut evs, &Event::user).await.unwrap();
+        assert_eq!(evs[0].user, Assoc::Loaded(None));
+        assert_eq!(evs[1].user.loaded().as_ref().map(|u| u.name.as_str()), Some("owner"));
+        // ON DELETE SET NULL.
+        repo.delete(u).await.unwrap();
+        assert_eq!(repo.get::<Event>(evs[1].id).await.unwrap().unwrap().user_id, None);
+        assert_eq!(repo.count(Query::from::<Event>().filter(Event::inserted_at.ge(before))).await.unwrap(), 2);
         // A Doc built by hand with an explicit id keeps it.
         let id = Uuid::new_v4();
         let d2 = zzz_db::testing::insert(repo, Doc { id, at, ..Default::default() }).await.unwrap();
@@ -1014,6 +1046,11 @@ fn changeset_required_blank_and_changes() {
     let cs = Changeset::cast(data.clone(), &json!({}), &[User::name.name]).validate_required(&[User::name.name]);
     assert!(cs.is_valid());
     assert_eq!(cs.field(User::name).as_deref(), Some("keep"));
+    // null casts to NULL for any type (then "can't be blank" if required), like Ecto.
+    let cs = Changeset::cast(data.clone(), &json!({"name": null, "age": null}), &["name", "age"]).validate_required(&["name"]);
+    assert_eq!(cs.get_change("name"), Some(&Value::Null));
+    assert_eq!(cs.get_change("age"), Some(&Value::Null));
+    assert_eq!(cs.errors().to_json(), json!({"name": ["can't be blank"]}));
     // A cast error suppresses the required error on the same field.
     let cs = Changeset::cast(User::default(), &json!({"age": "x"}), &["age"]).validate_required(&["age"]);
     assert_eq!(cs.errors().to_json(), json!({"age": ["is invalid"]}));
