@@ -303,8 +303,17 @@ impl RawConn {
 }
 
 pub(crate) async fn tx_begin(c: Conn<'_>) -> Result<(), Error> {
+    tx_begin_with(c, None).await
+}
+
+/// Begin with a custom statement on SQLite (e.g. `BEGIN IMMEDIATE`); ignored when nested.
+pub(crate) async fn tx_begin_with(c: Conn<'_>, sqlite_stmt: Option<&'static str>) -> Result<(), Error> {
     match c {
-        Conn::Sqlite(c) => <<Sqlite as Database>::TransactionManager as TransactionManager>::begin(c, None).await,
+        Conn::Sqlite(c) => {
+            let depth = <<Sqlite as Database>::TransactionManager as TransactionManager>::get_transaction_depth(c);
+            let stmt = if depth == 0 { sqlite_stmt.map(sqlx::SqlStr::from_static) } else { None };
+            <<Sqlite as Database>::TransactionManager as TransactionManager>::begin(c, stmt).await
+        }
         Conn::Pg(c) => <<Postgres as Database>::TransactionManager as TransactionManager>::begin(c, None).await,
         _ => unreachable!("transactions run on a connection"),
     }

@@ -14,7 +14,7 @@ use sqlx::{Postgres, Sqlite};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::changeset::Changeset;
-use crate::conn::{Conn, RawConn, tx_begin, tx_commit, tx_depth, tx_rollback, tx_start_rollback};
+use crate::conn::{Conn, RawConn, tx_begin, tx_begin_with, tx_commit, tx_depth, tx_rollback, tx_start_rollback};
 use crate::error::{ConnectError, Error, MultipleResultsError, StaleError, query_err};
 use crate::query::{Expr, Query, Typed, render_expr, render_select, render_where};
 use crate::schema::{Association, Schema};
@@ -242,6 +242,18 @@ impl Repo {
     /// Begin a transaction (a savepoint when this repo is a sandbox). Dropping the
     /// [`Tx`] without [`Tx::commit`] rolls it back.
     pub async fn begin(&self) -> Result<Tx<'static>, Error> {
+        self.begin_inner(None).await
+    }
+
+    /// Begin a transaction that takes the write lock at once: `BEGIN IMMEDIATE` on SQLite
+    /// (a read-then-write transaction cannot then fail with "database is locked" when it
+    /// upgrades; it waits up to the busy timeout instead). Same as [`begin`](Self::begin)
+    /// on Postgres and inside a sandbox.
+    pub async fn begin_immediate(&self) -> Result<Tx<'static>, Error> {
+        self.begin_inner(Some("BEGIN IMMEDIATE")).await
+    }
+
+    async fn begin_inner(&self, sqlite_stmt: Option<&'static str>) -> Result<Tx<'static>, Error> {
         let mut holder = match &self.backend {
             Backend::Sandbox(m, _) => TxConn::Guard(
                 tokio::time::timeout(SANDBOX_WAIT, m.clone().lock_owned())
@@ -250,7 +262,7 @@ impl Repo {
             ),
             _ => TxConn::Owned(self.raw_pooled().await?),
         };
-        tx_begin(holder.conn()).await?;
+        tx_begin_with(holder.conn(), sqlite_stmt).await?;
         Ok(Tx { holder, open: true })
     }
 

@@ -928,7 +928,7 @@ async fn postgres_lost_connections_are_replaced() {
     db.cleanup().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_busy_is_a_typed_error() {
     let path = std::env::temp_dir().join(format!("zzz_busy_{}.db", std::process::id()));
     let mut cfg = zzz_db::RepoConfig::new(format!("sqlite://{}", path.display())).pool_size(2);
@@ -942,6 +942,23 @@ async fn sqlite_busy_is_a_typed_error() {
     assert_eq!(e.db_error().map(|d| d.kind), Some(DbErrorKind::Deadlock), "{e}");
     drop(t2);
     t1.commit().await.unwrap();
+    repo.close().await;
+    // With BEGIN IMMEDIATE and a busy timeout, the second writer waits instead of failing.
+    let repo = Repo::connect_with(zzz_db::RepoConfig::new(format!("sqlite://{}", path.display())).pool_size(2)).await.unwrap();
+    let mut t1 = repo.begin_immediate().await.unwrap();
+    t1.insert(user_cs("w3", 1)).await.unwrap();
+    let r2 = repo.clone();
+    let waiter = tokio::spawn(async move {
+        let mut t2 = r2.begin_immediate().await.unwrap();
+        let n = t2.count(Query::from::<User>()).await.unwrap();
+        t2.insert(user_cs("w4", 1)).await.unwrap();
+        t2.commit().await.unwrap();
+        n
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    t1.commit().await.unwrap();
+    assert_eq!(waiter.await.unwrap(), 2, "the second transaction started after the first committed");
+    assert_eq!(repo.count(Query::from::<User>()).await.unwrap(), 3);
     repo.close().await;
     for s in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{s}", path.display()));
