@@ -655,6 +655,16 @@ mod cases {
             let mut inner = tx.begin().await.unwrap();
             inner.insert(user_cs("dropped", 1)).await.unwrap();
         }
+        // Closure form of a nested transaction: Err rolls back only the savepoint.
+        let r: Result<(), Error> = tx
+            .transaction(|sp| Box::pin(async move {
+                sp.insert(user_cs("closure-inner", 1)).await?;
+                Err(Error::Pool("abort inner".into()))
+            }))
+            .await;
+        assert!(r.is_err());
+        let kept: i64 = tx.transaction(|sp| Box::pin(async move { sp.count(Query::from::<User>()).await })).await.unwrap();
+        assert_eq!(kept, 4, "t1, t4, outer, inner2");
         tx.commit().await.unwrap();
         let names: Vec<String> = repo.all(Query::from::<User>().select(User::name).order_by(User::id.asc())).await.unwrap();
         assert_eq!(names, ["t1", "t4", "outer", "inner2"]);
