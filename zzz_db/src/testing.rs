@@ -64,6 +64,28 @@ fn unique_name() -> String {
     format!("zzz_test_{}_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed), nanos)
 }
 
+/// Drop schemas left by test processes that died mid-test (their pid is in the name).
+async fn sweep_stale_schemas(admin: &Repo) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    #[derive(crate::Schema, Debug, Clone, Default)]
+    #[schema(table = "pg_namespace")]
+    struct Namespace {
+        #[schema(primary_key)]
+        nspname: String,
+    }
+    let names = admin.all(crate::Query::from::<Namespace>().select(Namespace::nspname).filter(Namespace::nspname.like("zzz\\_test\\_%"))).await;
+    for name in names.unwrap_or_default() {
+        let pid = name.strip_prefix("zzz_test_").and_then(|r| r.split('_').next()).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = admin.execute_raw(&format!("DROP SCHEMA IF EXISTS {} CASCADE", crate::sql::quote_ident(&name))).await;
+            }
+        }
+    }
+}
+
 impl TestDb {
     /// A private in-memory SQLite database.
     pub async fn sqlite_memory() -> Result<TestDb, Error> {
@@ -95,6 +117,8 @@ impl TestDb {
                 crate::repo::redact(&url)
             ),
         };
+        static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        SWEPT.get_or_init(|| sweep_stale_schemas(&admin)).await;
         let schema = unique_name();
         admin.execute_raw(&format!("CREATE SCHEMA \"{schema}\"")).await?;
         let sep = if url.contains('?') { '&' } else { '?' };
