@@ -614,6 +614,16 @@ impl<T: FieldType> IntoValue<T> for T {
         self.to_value()
     }
 }
+impl<T: FieldType> IntoValue<Option<T>> for T {
+    fn into_value(self) -> Value {
+        self.to_value()
+    }
+}
+impl IntoValue<Option<String>> for &str {
+    fn into_value(self) -> Value {
+        Value::Text(self.to_string())
+    }
+}
 impl IntoValue<String> for &str {
     fn into_value(self) -> Value {
         Value::Text(self.to_string())

@@ -565,7 +565,7 @@ mod cases {
         assert_eq!(repo.insert_all(&rows, None).await.unwrap(), 250);
         assert_eq!(repo.count(Query::from::<User>()).await.unwrap(), 250);
         // update_all with set and inc.
-        let n = repo.update_all(Query::from::<User>().filter(User::age.lt(10)), Set::new().inc(User::age, 100).set(User::bio, Some("old".to_string()))).await.unwrap();
+        let n = repo.update_all(Query::from::<User>().filter(User::age.lt(10)), Set::new().inc(User::age, 100).set(User::bio, "old")).await.unwrap();
         assert_eq!(n, 50);
         assert_eq!(repo.count(Query::from::<User>().filter(User::age.ge(100))).await.unwrap(), 50);
         assert_eq!(repo.count(Query::from::<User>().filter(User::bio.eq("old"))).await.unwrap(), 50);
@@ -1087,8 +1087,8 @@ fn changeset_required_blank_and_changes() {
         .validate_change("age", |v| if *v == Value::Int(9) { Some("nine is unlucky".into()) } else { None });
     assert_eq!(cs.errors().to_json(), json!({"age": ["nine is unlucky"]}));
     assert!(cs.apply_action().is_err());
-    let ok = Changeset::new(data).put_change(User::age, 10).apply_action().unwrap();
-    assert_eq!(ok.age, 10);
+    let ok = Changeset::new(data).put_change(User::age, 10).put_change(User::bio, "set").put_change(User::email, None).apply_action().unwrap();
+    assert_eq!((ok.age, ok.bio.as_deref(), ok.email), (10, Some("set"), None));
     // Length on exact count and lists; custom traverse.
     let cs = Changeset::cast(Doc::default(), &json!({"data": [1, 2, 3]}), &["data"]).validate_length("data", Length::is(2));
     assert_eq!(cs.errors().to_json(), json!({"data": ["should have 2 item(s)"]}));
