@@ -78,11 +78,10 @@ async fn sweep_stale_schemas(admin: &Repo) {
     let names = admin.all(crate::Query::from::<Namespace>().select(Namespace::nspname).filter(Namespace::nspname.like("zzz\\_test\\_%"))).await;
     for name in names.unwrap_or_default() {
         let pid = name.strip_prefix("zzz_test_").and_then(|r| r.split('_').next()).and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if let Some(pid) = pid
+            && pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 let _ = admin.execute_raw(&format!("DROP SCHEMA IF EXISTS {} CASCADE", crate::sql::quote_ident(&name))).await;
             }
-        }
     }
 }
 
