@@ -267,8 +267,10 @@ impl TableDef {
         self.removes.push(name.into());
         self
     }
-    /// Change a column's type, nullability and default (alter only; Postgres — SQLite
-    /// cannot alter columns in place and gets a clear error).
+    /// Change a column's type, nullability and default (alter only). Give the full new
+    /// definition. Postgres alters the column; SQLite cannot, so the migrator rebuilds the
+    /// table (rename aside, create, copy rows, drop, recreate indexes, check foreign keys)
+    /// inside the migration's transaction.
     pub fn modify(&mut self, name: &str, ty: ColumnType) -> &mut ColumnDef {
         self.modifies.push(ColumnDef { name: name.into(), ty, null: true, default: None, references: None, table: self.name.clone() });
         self.modifies.last_mut().unwrap()
@@ -450,11 +452,12 @@ fn render(op: &Op, d: Dialect) -> Result<Vec<String>, String> {
             }
             for c in &t.modifies {
                 if d == Dialect::Sqlite {
-                    return Err(format!(
-                        "SQLite cannot modify column `{}` of `{}` in place; create a new table, copy the rows \
-                         (execute(\"INSERT INTO new SELECT … FROM old\")), drop the old one and rename",
-                        c.name, t.name
-                    ));
+                    // SQLite cannot alter a column: the migrator rebuilds the table (see `sqlite_rebuild`).
+                    if c.references.is_some() {
+                        return Err(format!("SQLite rebuild of `{}`: modify cannot add a reference to `{}`", t.name, c.name));
+                    }
+                    out.push(format!("{REBUILD}\n{}\n{}\n{}", t.name, c.name, c.render(d)?));
+                    continue;
                 }
                 let col = quote_ident(&c.name);
                 let ty = c.ty.sql(d);
@@ -568,6 +571,205 @@ pub struct Migrator {
     migrations: Vec<Migration>,
 }
 
+/// Marker of a SQLite table rebuild in rendered migration SQL (an SQL comment).
+const REBUILD: &str = "-- zzz:rebuild";
+
+fn needs_fks_off(repo: &Repo, stmts: &[String]) -> bool {
+    repo.dialect() == Dialect::Sqlite && stmts.iter().any(|s| s.starts_with(REBUILD))
+}
+
+/// Run one migration's statements and bookkeeping in `tx`; `Ok(false)` if another node
+/// applied it first.
+async fn apply(mut tx: crate::Tx<'_>, m: &Migration, stmts: &[String], up: bool) -> Result<bool, Error> {
+    if tx.dialect() == Dialect::Postgres {
+        tx.execute_sql("SELECT pg_advisory_xact_lock(?)", vec![Value::Int(LOCK_KEY)]).await?;
+    }
+    if up {
+        let already: Option<i64> =
+            tx.query_scalar("SELECT version FROM schema_migrations WHERE version = ?", vec![Value::Int(m.version)]).await?;
+        if already.is_some() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+    }
+    for s in stmts {
+        exec_stmt(&mut tx, s).await.map_err(|e| m.err(format!("`{s}`: {e}")))?;
+    }
+    if up {
+        tx.execute_sql(
+            "INSERT INTO schema_migrations (version, inserted_at) VALUES (?, ?)",
+            vec![Value::Int(m.version), Value::DateTime(chrono::Utc::now().naive_utc())],
+        )
+        .await?;
+    } else {
+        tx.execute_sql("DELETE FROM schema_migrations WHERE version = ?", vec![Value::Int(m.version)]).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn apply_on(repo: &Repo, m: &Migration, stmts: &[String], up: bool) -> Result<bool, Error> {
+    if needs_fks_off(repo, stmts) {
+        let mut fk = repo.sqlite_fks_off().await?;
+        let r = match fk.begin().await {
+            Ok(tx) => apply(tx, m, stmts, up).await,
+            Err(e) => Err(e),
+        };
+        fk.restore().await?;
+        r
+    } else {
+        apply(repo.begin().await?, m, stmts, up).await
+    }
+}
+
+async fn exec_stmt(tx: &mut crate::Tx<'_>, s: &str) -> Result<(), Error> {
+    match s.strip_prefix(REBUILD) {
+        Some(rest) => {
+            let mut parts = rest.trim_start_matches('\n').splitn(3, '\n');
+            let (table, column, def) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            sqlite_rebuild(tx, table, column, def).await
+        }
+        None => tx.execute_raw(s).await,
+    }
+}
+
+/// Split `CREATE TABLE x (a, b, CHECK (c, d))` into the text before the list and the
+/// top-level items of the list.
+fn split_create(sql: &str) -> Option<(String, Vec<String>)> {
+    let open = sql.find('(')?;
+    let close = sql.rfind(')')?;
+    let body = &sql[open + 1..close];
+    let (mut items, mut cur, mut depth, mut quote) = (Vec::new(), String::new(), 0i32, None::<char>);
+    for ch in body.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"' | '`' | '[') => {
+                quote = Some(if ch == '[' { ']' } else { ch });
+                cur.push(ch);
+            }
+            (None, '(') => {
+                depth += 1;
+                cur.push(ch);
+            }
+            (None, ')') => {
+                depth -= 1;
+                cur.push(ch);
+            }
+            (None, ',') if depth == 0 => items.push(std::mem::take(&mut cur).trim().to_string()),
+            (None, c) => cur.push(c),
+        }
+    }
+    if !cur.trim().is_empty() {
+        items.push(cur.trim().to_string());
+    }
+    Some((sql[..open].trim().to_string(), items))
+}
+
+/// The column name an item of a CREATE TABLE list defines, `None` for table constraints.
+fn item_column(item: &str) -> Option<String> {
+    let item = item.trim_start();
+    if let Some(rest) = item.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    name.push('"');
+                } else {
+                    return Some(name);
+                }
+            } else {
+                name.push(c);
+            }
+        }
+        return None;
+    }
+    let word: String = item.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    match word.to_ascii_uppercase().as_str() {
+        "" | "CONSTRAINT" | "CHECK" | "PRIMARY" | "UNIQUE" | "FOREIGN" => None,
+        _ => Some(word),
+    }
+}
+
+/// SQLite's way to change a column (its documented 12-step procedure): on a connection
+/// with foreign keys off (so dropping the table fires no ON DELETE actions), inside the
+/// migration's transaction: create the table under a new name with the new column
+/// definition, copy the rows, drop the old table, rename the new one, recreate the
+/// indexes, and run `foreign_key_check`.
+async fn sqlite_rebuild(tx: &mut crate::Tx<'_>, table: &str, column: &str, def: &str) -> Result<(), Error> {
+    let fail = |m: String| Error::Migration(MigrationError { version: None, message: format!("SQLite rebuild of `{table}`: {m}") });
+    #[derive(crate::Schema, Debug, Clone, Default)]
+    #[schema(table = "sqlite_master")]
+    struct SqliteMaster {
+        #[schema(primary_key)]
+        name: String,
+        tbl_name: String,
+        sql: Option<String>,
+    }
+    let kind = |k: &'static str| crate::fragment(k, []);
+    let create = tx
+        .all(crate::Query::from::<SqliteMaster>().select(SqliteMaster::sql).filter(kind("type = 'table'")).filter(SqliteMaster::name.eq(table)))
+        .await?
+        .into_iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| fail("no such table".into()))?;
+    let indexes: Vec<String> = tx
+        .all(
+            crate::Query::from::<SqliteMaster>()
+                .select(SqliteMaster::sql)
+                .filter(kind("type = 'index'"))
+                .filter(SqliteMaster::tbl_name.eq(table))
+                .filter(SqliteMaster::sql.is_not_null()),
+        )
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let (_, items) = split_create(&create).ok_or_else(|| fail(format!("cannot parse `{create}`")))?;
+    let mut found = false;
+    let mut columns = Vec::new();
+    let new_items: Vec<String> = items
+        .into_iter()
+        .map(|it| match item_column(&it) {
+            Some(c) => {
+                columns.push(quote_ident(&c));
+                if c == column {
+                    found = true;
+                    def.to_string()
+                } else {
+                    it
+                }
+            }
+            None => it,
+        })
+        .collect();
+    if !found {
+        return Err(fail(format!("no column `{column}`")));
+    }
+    let new = format!("_zzz_new_{table}");
+    let cols = columns.join(", ");
+    let steps = [
+        format!("CREATE TABLE {} ({})", quote_ident(&new), new_items.join(", ")),
+        format!("INSERT INTO {} ({cols}) SELECT {cols} FROM {}", quote_ident(&new), quote_ident(table)),
+        format!("DROP TABLE {}", quote_ident(table)),
+        format!("ALTER TABLE {} RENAME TO {}", quote_ident(&new), quote_ident(table)),
+    ];
+    for s in steps.iter().chain(indexes.iter()) {
+        tx.execute_raw(s).await.map_err(|e| fail(format!("`{s}`: {e}")))?;
+    }
+    let bad: Option<String> = tx.query_scalar("SELECT \"table\" FROM pragma_foreign_key_check", vec![]).await?;
+    if let Some(t) = bad {
+        return Err(fail(format!("foreign key check failed in `{t}` after the rebuild")));
+    }
+    Ok(())
+}
+
 const LOCK_KEY: i64 = 0x007a_7a7a_5f6d_6967; // "zzz_mig"
 
 impl Migrator {
@@ -630,25 +832,9 @@ impl Migrator {
         let mut done = Vec::new();
         for m in self.migrations.iter().filter(|m| m.version <= to) {
             let stmts = m.up_sql(repo.dialect())?;
-            let mut tx = repo.begin().await?;
-            if repo.dialect() == Dialect::Postgres {
-                tx.execute_sql("SELECT pg_advisory_xact_lock(?)", vec![Value::Int(LOCK_KEY)]).await?;
-            }
-            let already: Option<i64> = tx
-                .query_scalar("SELECT version FROM schema_migrations WHERE version = ?", vec![Value::Int(m.version)])
-                .await?;
-            if already.is_some() {
+            if !apply_on(repo, m, &stmts, true).await? {
                 continue;
             }
-            for s in &stmts {
-                tx.execute_raw(s).await.map_err(|e| m.err(format!("`{s}`: {e}")))?;
-            }
-            tx.execute_sql(
-                "INSERT INTO schema_migrations (version, inserted_at) VALUES (?, ?)",
-                vec![Value::Int(m.version), Value::DateTime(chrono::Utc::now().naive_utc())],
-            )
-            .await?;
-            tx.commit().await?;
             tracing::info!(target: "zzz_db::migration", version = m.version, name = %m.name, "migrated up");
             done.push(m.version);
         }
@@ -671,15 +857,7 @@ impl Migrator {
                 Error::Migration(MigrationError { version: Some(*v), message: "applied migration not found in this migrator".into() })
             })?;
             let stmts = m.down_sql(repo.dialect())?;
-            let mut tx = repo.begin().await?;
-            if repo.dialect() == Dialect::Postgres {
-                tx.execute_sql("SELECT pg_advisory_xact_lock(?)", vec![Value::Int(LOCK_KEY)]).await?;
-            }
-            for s in &stmts {
-                tx.execute_raw(s).await.map_err(|e| m.err(format!("`{s}`: {e}")))?;
-            }
-            tx.execute_sql("DELETE FROM schema_migrations WHERE version = ?", vec![Value::Int(m.version)]).await?;
-            tx.commit().await?;
+            apply_on(repo, m, &stmts, false).await?;
             tracing::info!(target: "zzz_db::migration", version = m.version, name = %m.name, "rolled back");
             done.push(m.version);
         }

@@ -253,6 +253,17 @@ impl Repo {
         self.begin_inner(Some("BEGIN IMMEDIATE")).await
     }
 
+    /// SQLite only: a connection with foreign keys switched off (for table rebuilds in
+    /// migrations). Call [`FkOff::restore`] when done.
+    pub(crate) async fn sqlite_fks_off(&self) -> Result<FkOff, Error> {
+        let mut conn = match &self.backend {
+            Backend::Sqlite(p) => p.acquire().await.map_err(|e| crate::error::from_sqlx(e, None))?,
+            _ => return Err(query_err("a SQLite table rebuild needs a plain SQLite repo (not a sandbox)")),
+        };
+        Conn::Sqlite(&mut conn).execute_raw("PRAGMA foreign_keys = OFF").await?;
+        Ok(FkOff { conn: Some(conn) })
+    }
+
     async fn begin_inner(&self, sqlite_stmt: Option<&'static str>) -> Result<Tx<'static>, Error> {
         let mut holder = match &self.backend {
             Backend::Sandbox(m, _) => TxConn::Guard(
@@ -334,6 +345,39 @@ impl Repo {
                 };
                 futures_util::stream::once(fut).flatten().boxed()
             }
+        }
+    }
+}
+
+/// A pooled SQLite connection with foreign keys off; see [`Repo::sqlite_fks_off`].
+pub(crate) struct FkOff {
+    conn: Option<PoolConnection<Sqlite>>,
+}
+
+impl FkOff {
+    /// A transaction on this connection.
+    pub(crate) async fn begin(&mut self) -> Result<Tx<'_>, Error> {
+        let c = self.conn.as_mut().expect("not restored");
+        let mut holder = TxConn::Borrowed(Conn::Sqlite(c));
+        tx_begin(holder.conn()).await?;
+        Ok(Tx { holder, open: true })
+    }
+    /// Switch foreign keys back on (after any pending rollback) and return the connection.
+    pub(crate) async fn restore(mut self) -> Result<(), Error> {
+        let mut c = self.conn.take().expect("not restored");
+        let r = Conn::Sqlite(&mut c).execute_raw("PRAGMA foreign_keys = ON").await;
+        if r.is_err() {
+            c.close_on_drop();
+        }
+        r
+    }
+}
+
+impl Drop for FkOff {
+    fn drop(&mut self) {
+        // Never hand a connection with foreign keys off back to the pool.
+        if let Some(c) = self.conn.as_mut() {
+            c.close_on_drop();
         }
     }
 }

@@ -755,20 +755,28 @@ mod cases {
             });
         });
         let migr = Migrator::new(migrations().into_iter().chain([modify.clone()]).collect());
-        match repo.dialect() {
-            Dialect::Postgres => {
-                repo.execute_raw("UPDATE users SET bio = 'x' WHERE bio IS NULL").await.unwrap();
-                assert_eq!(migr.run(repo).await.unwrap(), [20240101000006]);
-                let e = repo.execute_raw("UPDATE users SET bio = NULL").await.unwrap_err();
-                assert_eq!(e.db_error().unwrap().kind, DbErrorKind::NotNullViolation);
-                assert_eq!(migr.rollback(repo, 1).await.unwrap(), [20240101000006]);
-                repo.execute_raw("UPDATE users SET bio = NULL").await.unwrap();
-            }
-            Dialect::Sqlite => {
-                let e = migr.run(repo).await.unwrap_err();
-                assert!(e.to_string().contains("SQLite cannot modify column `bio` of `users`"), "{e}");
-                assert!(e.to_string().contains("20240101000006"), "{e}");
-            }
+        let owner = repo.get_by::<User>(User::name.eq("after")).await.unwrap().unwrap();
+        mk_post(repo, &owner, "survives", 1).await;
+        repo.execute_raw("UPDATE users SET bio = 'x' WHERE bio IS NULL").await.unwrap();
+        // Postgres alters the column; SQLite rebuilds the table in the same transaction.
+        assert_eq!(migr.run(repo).await.unwrap(), [20240101000006]);
+        let e = repo.execute_raw("UPDATE users SET bio = NULL").await.unwrap_err();
+        assert_eq!(e.db_error().unwrap().kind, DbErrorKind::NotNullViolation, "{e}");
+        let after = repo.get::<User>(owner.id).await.unwrap().unwrap();
+        assert_eq!((after.name.as_str(), after.bio.as_deref()), ("after", Some("x")), "rows copied");
+        assert_eq!(repo.count(Query::from::<Post>()).await.unwrap(), 1, "no ON DELETE CASCADE fired by the rebuild");
+        let dup = Changeset::cast(User::default(), &json!({"name": "d", "email": owner.email, "bio": "b"}), &["name", "email", "bio"]);
+        let e = repo.insert(dup).await.unwrap_err();
+        assert_eq!(e.db_error().map(|d| d.kind), Some(DbErrorKind::UniqueViolation), "unique index recreated: {e}");
+        let e = repo.insert(user_cs("neg", -3).put_change(User::bio, "b")).await.unwrap_err();
+        assert!(matches!(e, Error::Changeset(_)), "check constraint kept: {e}");
+        let u = repo.insert(user_cs("new-after-rebuild", 1).put_change(User::bio, "b")).await.unwrap();
+        assert!(u.id > owner.id, "ids keep increasing");
+        assert_eq!(migr.rollback(repo, 1).await.unwrap(), [20240101000006]);
+        repo.execute_raw("UPDATE users SET bio = NULL").await.unwrap();
+        if repo.dialect() == Dialect::Sqlite {
+            let sql = modify.up_sql(Dialect::Sqlite).unwrap();
+            assert!(sql[0].starts_with("-- zzz:rebuild"), "{sql:?}");
         }
         // SQLite ALTER limits give a clear error before touching the database.
         let nn = Migration::new(7, "nn", |m| m.alter_table("users", |t| {
