@@ -595,6 +595,44 @@ macro_rules! ops {
             let mut h = self.handle().await?;
             op_preload(h.conn(), items, assoc).await
         }
+        /// Load an association of already preloaded children for all of them at once
+        /// (Ecto's `preload(users, posts: :comments)`): one query for the whole level.
+        /// `Err(Error::Query)` if `outer` was not preloaded first.
+        pub async fn preload_nested<A: Association, B: Association<Owner = A::Related>>(
+            self: $recv,
+            items: &mut [A::Owner],
+            outer: &A,
+            inner: &B,
+        ) -> Result<(), Error>
+        where
+            B::Related: Clone,
+        {
+            let mut h = self.handle().await?;
+            let mut children = Vec::new();
+            let mut counts = Vec::with_capacity(items.len());
+            for it in items.iter_mut() {
+                match outer.take(it) {
+                    Some(c) => {
+                        counts.push(c.len());
+                        children.extend(c);
+                    }
+                    None => {
+                        // Put back what was taken so far before failing.
+                        let mut rest = children.into_iter();
+                        for (o, n) in items.iter_mut().zip(counts) {
+                            outer.assign(o, rest.by_ref().take(n).collect());
+                        }
+                        return Err(query_err(format!("preload `{}` before preloading inside it", outer.relation().name)));
+                    }
+                }
+            }
+            let res = op_preload(h.conn(), &mut children, inner).await;
+            let mut rest = children.into_iter();
+            for (o, n) in items.iter_mut().zip(counts) {
+                outer.assign(o, rest.by_ref().take(n).collect());
+            }
+            res
+        }
         /// Load an association for one struct.
         pub async fn preload_one<A: Association>(self: $recv, item: &mut A::Owner, assoc: &A) -> Result<(), Error> where A::Related: Clone {
             let mut h = self.handle().await?;

@@ -110,6 +110,7 @@ pub struct Relation<O, R> {
     /// The join table, for `many_to_many`.
     pub through: Option<Through>,
     set: fn(&mut O, Vec<R>),
+    take: fn(&mut O) -> Option<Vec<R>>,
     _p: PhantomData<fn() -> (O, R)>,
 }
 
@@ -121,8 +122,9 @@ impl<O, R> Relation<O, R> {
         owner_column: &'static str,
         related_column: &'static str,
         set: fn(&mut O, Vec<R>),
+        take: fn(&mut O) -> Option<Vec<R>>,
     ) -> Self {
-        Relation { name, kind, owner_column, related_column, through: None, set, _p: PhantomData }
+        Relation { name, kind, owner_column, related_column, through: None, set, take, _p: PhantomData }
     }
 
     /// Used by the derive for `many_to_many`.
@@ -132,6 +134,7 @@ impl<O, R> Relation<O, R> {
         related_pk: &'static str,
         through: Through,
         set: fn(&mut O, Vec<R>),
+        take: fn(&mut O) -> Option<Vec<R>>,
     ) -> Self {
         Relation {
             name,
@@ -140,6 +143,7 @@ impl<O, R> Relation<O, R> {
             related_column: related_pk,
             through: Some(through),
             set,
+            take,
             _p: PhantomData,
         }
     }
@@ -180,6 +184,11 @@ pub trait Association: Send + Sync {
     /// Store preloaded rows on an owner.
     fn assign(&self, owner: &mut Self::Owner, rows: Vec<Self::Related>) {
         (self.relation().set)(owner, rows)
+    }
+    /// Take the preloaded rows out of an owner (leaving it not loaded); `None` if the
+    /// association was not preloaded.
+    fn take(&self, owner: &mut Self::Owner) -> Option<Vec<Self::Related>> {
+        (self.relation().take)(owner)
     }
 }
 

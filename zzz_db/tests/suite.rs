@@ -395,6 +395,24 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(tagged, ["a1", "b1"]);
+        // Nested preload: users -> posts -> tags, one query per level.
+        let mut users2 = repo.all(Query::from::<User>().order_by(User::name.asc())).await.unwrap();
+        let e = repo.preload_nested(&mut users2, &User::posts, &Post::tags).await.unwrap_err();
+        assert!(e.to_string().contains("preload `posts`"), "{e}");
+        repo.preload(&mut users2, &User::posts).await.unwrap();
+        repo.preload_nested(&mut users2, &User::posts, &Post::tags).await.unwrap();
+        let nested: Vec<Vec<(String, Vec<String>)>> = users2
+            .iter()
+            .map(|u| u.posts.loaded().iter().map(|p| (p.title.clone(), p.tags.loaded().iter().map(|t| t.name.clone()).collect())).collect())
+            .collect();
+        assert_eq!(
+            nested,
+            vec![
+                vec![("a1".to_string(), vec!["x".to_string(), "y".to_string()]), ("a2".to_string(), vec![])],
+                vec![("b1".to_string(), vec!["y".to_string()])],
+                vec![],
+            ]
+        );
         let mut one = repo.get::<User>(a.id).await.unwrap().unwrap();
         repo.preload_one(&mut one, &User::posts).await.unwrap();
         assert_eq!(one.posts.loaded().len(), 2);

@@ -3,7 +3,7 @@
 mod schema;
 
 /// Derive `zzz_db::Schema` for a struct: table name, primary key, typed column handles
-/// (`User::name`), associations (`belongs_to`, `has_many`, `has_one`), virtual fields and
+/// (`User::name`), associations (`belongs_to`, `has_many`, `has_one`, `many_to_many`), virtual fields and
 /// automatic `inserted_at`/`updated_at`. See the `zzz_db` crate docs.
 #[proc_macro_derive(Schema, attributes(schema))]
 pub fn derive_schema(input: proc_macro::TokenStream) -> proc_macro::TokenStream {

@@ -212,7 +212,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             let id = &d.ident;
             let s = id.to_string();
             let doc = format!("Association `{s}` ({kind}).");
-            let (kind_tok, owner_col, related_col, set) = match *kind {
+            let (kind_tok, owner_col, related_col, set, take) = match *kind {
                 "belongs_to" => {
                     let fk = foreign_key.clone().unwrap_or_else(|| format!("{s}_id"));
                     if !col_names.contains(&fk) {
@@ -226,6 +226,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                         quote!(#fk),
                         quote!(<#related as ::zzz_db::Schema>::PRIMARY_KEY),
                         quote!(|o: &mut #name, v: ::std::vec::Vec<#related>| { o.#id = ::zzz_db::Assoc::Loaded(v.into_iter().next()); }),
+                        quote!(|o: &mut #name| -> ::core::option::Option<::std::vec::Vec<#related>> { match ::core::mem::take(&mut o.#id) { ::zzz_db::Assoc::Loaded(v) => ::core::option::Option::Some(v.into_iter().collect()), ::zzz_db::Assoc::NotLoaded => ::core::option::Option::None } }),
                     )
                 }
                 "has_one" => {
@@ -235,6 +236,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                         quote!(#pk_name),
                         quote!(#fk),
                         quote!(|o: &mut #name, v: ::std::vec::Vec<#related>| { o.#id = ::zzz_db::Assoc::Loaded(v.into_iter().next()); }),
+                        quote!(|o: &mut #name| -> ::core::option::Option<::std::vec::Vec<#related>> { match ::core::mem::take(&mut o.#id) { ::zzz_db::Assoc::Loaded(v) => ::core::option::Option::Some(v.into_iter().collect()), ::zzz_db::Assoc::NotLoaded => ::core::option::Option::None } }),
                     )
                 }
                 "many_to_many" => {
@@ -257,6 +259,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                             <#related as ::zzz_db::Schema>::PRIMARY_KEY,
                             ::zzz_db::Through { table: #table, owner_key: #owner_key, related_key: #related_key },
                             |o: &mut #name, v: ::std::vec::Vec<#related>| { o.#id = ::zzz_db::Assoc::Loaded(v); },
+                            |o: &mut #name| -> ::core::option::Option<::std::vec::Vec<#related>> { match ::core::mem::take(&mut o.#id) { ::zzz_db::Assoc::Loaded(v) => ::core::option::Option::Some(v), ::zzz_db::Assoc::NotLoaded => ::core::option::Option::None } },
                         );
                     ));
                     continue;
@@ -268,6 +271,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                         quote!(#pk_name),
                         quote!(#fk),
                         quote!(|o: &mut #name, v: ::std::vec::Vec<#related>| { o.#id = ::zzz_db::Assoc::Loaded(v); }),
+                        quote!(|o: &mut #name| -> ::core::option::Option<::std::vec::Vec<#related>> { match ::core::mem::take(&mut o.#id) { ::zzz_db::Assoc::Loaded(v) => ::core::option::Option::Some(v), ::zzz_db::Assoc::NotLoaded => ::core::option::Option::None } }),
                     )
                 }
             };
@@ -275,7 +279,7 @@ pub fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                 #[doc = #doc]
                 #[allow(non_upper_case_globals)]
                 pub const #id: ::zzz_db::Relation<#name, #related> =
-                    ::zzz_db::Relation::new(#s, #kind_tok, #owner_col, #related_col, #set);
+                    ::zzz_db::Relation::new(#s, #kind_tok, #owner_col, #related_col, #set, #take);
             ));
         }
     }
