@@ -43,6 +43,10 @@ pub(crate) struct RawParam {
     pub(crate) end: u32,
 }
 
+/// A callback run on the response just before it is sent: see
+/// [`Conn::register_before_send`].
+pub type BeforeSend = Box<dyn FnOnce(&mut Response) + Send + 'static>;
+
 /// One request and the response being built for it.
 ///
 /// Handlers may take a `Conn` as their last argument and return it; plugs always
@@ -75,6 +79,7 @@ pub struct Conn {
     halted: bool,
     shared: Arc<Shared>,
     request_id: Option<HeaderValue>,
+    before_send: Vec<BeforeSend>,
 }
 
 impl Conn {
@@ -103,6 +108,7 @@ impl Conn {
             halted: false,
             shared,
             request_id: None,
+            before_send: Vec::new(),
         }
     }
 
@@ -327,6 +333,36 @@ impl Conn {
         self.halted
     }
 
+    /// Registers a callback run on the final response just before it is sent, as
+    /// Plug's `register_before_send`: whether the handler answered, a plug halted, or
+    /// an extractor rejected the request. Callbacks run in reverse order of
+    /// registration (the last registered runs first), each at most once.
+    ///
+    /// This is how a plug acts on what the handler did: a session plug writes its
+    /// `Set-Cookie` header, a logger records the status.
+    ///
+    /// ```
+    /// use zzz::{Conn, HeaderValue};
+    ///
+    /// async fn stamp_status(mut conn: Conn) -> Conn {
+    ///     conn.register_before_send(|response| {
+    ///         let status = response.status().as_u16().to_string();
+    ///         response.headers_mut().insert("x-final-status", HeaderValue::from_str(&status).unwrap());
+    ///     });
+    ///     conn
+    /// }
+    /// ```
+    pub fn register_before_send(&mut self, callback: impl FnOnce(&mut Response) + Send + 'static) -> &mut Conn {
+        self.before_send.push(Box::new(callback));
+        self
+    }
+
+    /// Takes the registered before-send callbacks out of the conn; whoever takes them
+    /// must run them with [`run_before_send`].
+    pub(crate) fn take_before_send(&mut self) -> Vec<BeforeSend> {
+        std::mem::take(&mut self.before_send)
+    }
+
     pub(crate) fn take_resp_headers(&mut self) -> HeaderMap {
         std::mem::take(&mut self.resp_headers)
     }
@@ -351,6 +387,7 @@ impl Conn {
             halted: self.halted,
             shared: self.shared,
             request_id: self.request_id,
+            before_send: Arc::new(std::sync::Mutex::new(self.before_send)),
         };
         let mut builder = http::Request::builder().method(self.method).uri(self.uri).version(self.version);
         *builder.headers_mut().expect("builder is valid") = self.headers;
@@ -375,6 +412,7 @@ impl Conn {
             conn.halted = rest.halted;
             conn.shared = rest.shared;
             conn.request_id = rest.request_id;
+            conn.before_send = rest.before_send.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
         }
         conn
     }
@@ -393,6 +431,7 @@ struct ConnRest {
     halted: bool,
     shared: Arc<Shared>,
     request_id: Option<HeaderValue>,
+    before_send: Arc<std::sync::Mutex<Vec<BeforeSend>>>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -409,12 +448,21 @@ impl std::fmt::Debug for Conn {
 
 impl IntoResponse for Conn {
     /// The response the conn holds: its status (200 when none was set), response
-    /// headers and body.
-    fn into_response(self) -> Response {
+    /// headers and body, after running its before-send callbacks.
+    fn into_response(mut self) -> Response {
+        let callbacks = self.take_before_send();
         let mut response = Response::new(self.resp_body);
         *response.status_mut() = self.status.unwrap_or(StatusCode::OK);
         *response.headers_mut() = self.resp_headers;
+        run_before_send(callbacks, &mut response);
         response
+    }
+}
+
+/// Runs before-send callbacks on a response, the last registered first.
+pub(crate) fn run_before_send(callbacks: Vec<BeforeSend>, response: &mut Response) {
+    for callback in callbacks.into_iter().rev() {
+        callback(response);
     }
 }
 

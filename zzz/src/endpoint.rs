@@ -135,7 +135,7 @@ impl<R: Router> Endpoint<R> {
                     inner.router.call(conn).await
                 } else {
                     let plugs = inner.plugs.clone();
-                    plugs.run(conn, move |conn| async move { inner.router.call(conn).await }).await
+                    plugs.run(conn, move |conn| async move { route_with_callbacks(&inner.router, conn).await }).await
                 }
             };
             match AssertUnwindSafe(run).catch_unwind().await {
@@ -152,6 +152,15 @@ impl<R: Router> Endpoint<R> {
         }
         response
     }
+}
+
+/// Routes the conn, then runs the before-send callbacks the endpoint's plugs
+/// registered (the router answers some requests, like 404s, without a handler).
+async fn route_with_callbacks<R: Router>(router: &R, mut conn: Conn) -> Response {
+    let callbacks = conn.take_before_send();
+    let mut response = router.call(conn).await;
+    crate::conn::run_before_send(callbacks, &mut response);
+    response
 }
 
 static REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");

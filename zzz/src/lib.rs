@@ -67,6 +67,7 @@ pub mod endpoint;
 pub mod extract;
 pub mod handler;
 pub mod plug;
+pub mod plugs;
 pub mod response;
 pub mod router;
 pub mod server;
