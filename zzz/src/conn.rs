@@ -79,8 +79,12 @@ pub struct Conn {
     halted: bool,
     shared: Arc<Shared>,
     request_id: Option<HeaderValue>,
-    before_send: Vec<BeforeSend>,
+    before_send: BeforeSendList,
 }
+
+/// The before-send callbacks of one request, shared so that whoever runs the handler
+/// also sees the callbacks its extractors register.
+pub(crate) type BeforeSendList = Arc<std::sync::Mutex<Vec<BeforeSend>>>;
 
 impl Conn {
     /// Makes a conn from a request, with default settings (8 MB body limit, no state).
@@ -108,7 +112,7 @@ impl Conn {
             halted: false,
             shared,
             request_id: None,
-            before_send: Vec::new(),
+            before_send: BeforeSendList::default(),
         }
     }
 
@@ -353,14 +357,20 @@ impl Conn {
     /// }
     /// ```
     pub fn register_before_send(&mut self, callback: impl FnOnce(&mut Response) + Send + 'static) -> &mut Conn {
-        self.before_send.push(Box::new(callback));
+        self.before_send.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(callback));
         self
     }
 
     /// Takes the registered before-send callbacks out of the conn; whoever takes them
     /// must run them with [`run_before_send`].
     pub(crate) fn take_before_send(&mut self) -> Vec<BeforeSend> {
-        std::mem::take(&mut self.before_send)
+        std::mem::take(&mut *self.before_send.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The conn's callback list itself: callbacks registered later (by the handler's
+    /// extractors, after the conn is gone) land in it too.
+    pub(crate) fn before_send_list(&self) -> BeforeSendList {
+        self.before_send.clone()
     }
 
     pub(crate) fn take_resp_headers(&mut self) -> HeaderMap {
@@ -387,7 +397,7 @@ impl Conn {
             halted: self.halted,
             shared: self.shared,
             request_id: self.request_id,
-            before_send: Arc::new(std::sync::Mutex::new(self.before_send)),
+            before_send: self.before_send,
         };
         let mut builder = http::Request::builder().method(self.method).uri(self.uri).version(self.version);
         *builder.headers_mut().expect("builder is valid") = self.headers;
@@ -412,7 +422,7 @@ impl Conn {
             conn.halted = rest.halted;
             conn.shared = rest.shared;
             conn.request_id = rest.request_id;
-            conn.before_send = rest.before_send.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
+            conn.before_send = rest.before_send;
         }
         conn
     }
@@ -431,7 +441,7 @@ struct ConnRest {
     halted: bool,
     shared: Arc<Shared>,
     request_id: Option<HeaderValue>,
-    before_send: Arc<std::sync::Mutex<Vec<BeforeSend>>>,
+    before_send: BeforeSendList,
 }
 
 impl std::fmt::Debug for Conn {
@@ -456,6 +466,17 @@ impl IntoResponse for Conn {
         *response.headers_mut() = self.resp_headers;
         run_before_send(callbacks, &mut response);
         response
+    }
+}
+
+/// Runs the callbacks in a list, including those registered while earlier ones ran.
+pub(crate) fn run_before_send_list(list: &BeforeSendList, response: &mut Response) {
+    loop {
+        let callbacks = std::mem::take(&mut *list.lock().unwrap_or_else(|e| e.into_inner()));
+        if callbacks.is_empty() {
+            return;
+        }
+        run_before_send(callbacks, response);
     }
 }
 

@@ -156,10 +156,10 @@ impl<R: Router> Endpoint<R> {
 
 /// Routes the conn, then runs the before-send callbacks the endpoint's plugs
 /// registered (the router answers some requests, like 404s, without a handler).
-async fn route_with_callbacks<R: Router>(router: &R, mut conn: Conn) -> Response {
-    let callbacks = conn.take_before_send();
+async fn route_with_callbacks<R: Router>(router: &R, conn: Conn) -> Response {
+    let callbacks = conn.before_send_list();
     let mut response = router.call(conn).await;
-    crate::conn::run_before_send(callbacks, &mut response);
+    crate::conn::run_before_send_list(&callbacks, &mut response);
     response
 }
 

@@ -137,7 +137,7 @@ pub mod __private {
         H: Handler<A>,
     {
         let pending = conn.take_resp_headers();
-        let before_send = conn.take_before_send();
+        let before_send = conn.before_send_list();
         let mut response = handler.call(conn).await;
         if !pending.is_empty() {
             let headers = response.headers_mut();
@@ -152,7 +152,7 @@ pub mod __private {
                 }
             }
         }
-        crate::conn::run_before_send(before_send, &mut response);
+        crate::conn::run_before_send_list(&before_send, &mut response);
         response
     }
 

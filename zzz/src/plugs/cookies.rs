@@ -23,7 +23,8 @@
 //!     .state(SecretKeyBase::new(&[7u8; 64]).unwrap());
 //! ```
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use http::{HeaderValue, StatusCode, header};
 
@@ -49,7 +50,7 @@ use crate::response::{IntoResponse, Response, error_response};
 #[derive(Clone)]
 pub struct SecretKeyBase {
     secret: Arc<[u8]>,
-    cookie_key: Arc<OnceLock<Key>>,
+    keys: Arc<Mutex<HashMap<String, Key>>>,
 }
 
 impl std::fmt::Debug for SecretKeyBase {
@@ -110,7 +111,7 @@ impl SecretKeyBase {
         if secret.len() < MIN_SECRET_LEN {
             return Err(SecretError::TooShort { len: secret.len() });
         }
-        Ok(SecretKeyBase { secret: secret.into(), cookie_key: Arc::new(OnceLock::new()) })
+        Ok(SecretKeyBase { secret: secret.into(), keys: Arc::new(Mutex::new(HashMap::new())) })
     }
 
     /// The secret in the `SECRET_KEY_BASE` environment variable.
@@ -126,8 +127,19 @@ impl SecretKeyBase {
     }
 
     /// Derives the 64-byte key for one purpose (`salt`): PBKDF2-HMAC-SHA256, 1000
-    /// iterations, as Plug's `KeyGenerator`. The same secret and salt give the same key.
+    /// iterations, as Plug's `KeyGenerator`. The same secret and salt give the same key;
+    /// each is derived once and kept.
     pub fn derive(&self, salt: &str) -> Key {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(key) = keys.get(salt) {
+            return key.clone();
+        }
+        let key = self.derive_uncached(salt);
+        keys.insert(salt.to_owned(), key.clone());
+        key
+    }
+
+    fn derive_uncached(&self, salt: &str) -> Key {
         let mut out = [0u8; 64];
         ring::pbkdf2::derive(
             ring::pbkdf2::PBKDF2_HMAC_SHA256,
@@ -140,8 +152,8 @@ impl SecretKeyBase {
     }
 
     /// The key of the signed and private cookie jars (salt `"zzz cookie jar"`), derived once.
-    pub fn cookie_key(&self) -> &Key {
-        self.cookie_key.get_or_init(|| self.derive("zzz cookie jar"))
+    pub fn cookie_key(&self) -> Key {
+        self.derive("zzz cookie jar")
     }
 }
 
@@ -272,7 +284,7 @@ macro_rules! secure_jar {
         impl $name {
             /// The jar of a conn, with the key derived from `secret`.
             pub fn from_conn(conn: &mut Conn, secret: &SecretKeyBase) -> $name {
-                $name { jar: jar_for(conn), key: secret.cookie_key().clone() }
+                $name { jar: jar_for(conn), key: secret.cookie_key() }
             }
 
             #[doc = concat!("A cookie's value, if it is present and ", $what, "; a tampered or forged cookie is `None`.")]

@@ -6,10 +6,9 @@
 //! use zzz::{Html, Pipeline};
 //! use zzz::plugs::{CookieSession, CsrfProtection, CsrfToken, Parsers, SecretKeyBase};
 //!
-//! let secret = SecretKeyBase::generate();
 //! let browser = Pipeline::new()
 //!     .plug(Parsers::new())
-//!     .plug(CookieSession::new(&secret))
+//!     .plug(CookieSession::new().secret(&SecretKeyBase::generate()))
 //!     .plug(CsrfProtection::new());
 //!
 //! async fn form(csrf: CsrfToken) -> Html<String> {

@@ -16,10 +16,9 @@
 //! use zzz::Pipeline;
 //! use zzz::plugs::{CookieSession, CsrfProtection, Parsers, SecretKeyBase};
 //!
-//! let secret = SecretKeyBase::generate();
 //! let browser = Pipeline::new()
 //!     .plug(Parsers::new())
-//!     .plug(CookieSession::new(&secret))
+//!     .plug(CookieSession::new().secret(&SecretKeyBase::generate()))
 //!     .plug(CsrfProtection::new());
 //! ```
 

@@ -255,13 +255,36 @@ impl<'de> MapAccess<'de> for FileFields<'de> {
         let upload = self.0;
         match i {
             0 => seed.deserialize(upload.filename.as_str().into_deserializer()),
-            1 => match &upload.content_type {
-                Some(ct) => seed.deserialize(de::value::StrDeserializer::new(ct)).map_err(|e: ParamError| e),
-                None => seed.deserialize(de::value::UnitDeserializer::new()),
-            },
+            1 => seed.deserialize(OptionalText(upload.content_type.as_deref())),
             2 => seed.deserialize(upload.path.to_string_lossy().into_owned().into_deserializer()),
             _ => seed.deserialize(upload.size.into_deserializer()),
         }
+    }
+}
+
+/// An optional text value (an upload's content type).
+struct OptionalText<'de>(Option<&'de str>);
+
+impl<'de> de::Deserializer<'de> for OptionalText<'de> {
+    type Error = ParamError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
+        match self.0 {
+            Some(text) => visitor.visit_borrowed_str(text),
+            None => visitor.visit_none(),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
+        match self.0 {
+            Some(text) => visitor.visit_some(de::value::BorrowedStrDeserializer::new(text)),
+            None => visitor.visit_none(),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
     }
 }
 

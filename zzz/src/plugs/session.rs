@@ -12,8 +12,10 @@
 //! use zzz::{Pipeline, Redirect};
 //! use zzz::plugs::{CookieSession, Flash, SecretKeyBase, Session};
 //!
-//! let secret = SecretKeyBase::generate();
-//! let browser = Pipeline::new().plug(CookieSession::new(&secret));
+//! // The keys come from the endpoint's `SecretKeyBase` state…
+//! let browser = Pipeline::new().plug(CookieSession::new());
+//! // …or from a secret given to the plug.
+//! let api = Pipeline::new().plug(CookieSession::new().secret(&SecretKeyBase::generate()));
 //!
 //! async fn login(session: Session, flash: Flash) -> Redirect {
 //!     session.renew();                     // a new session id after login
@@ -61,14 +63,18 @@ pub enum SessionProtection {
 /// The cookie session plug. Put it in the browser pipeline (or on the endpoint), before
 /// anything that uses [`Session`], [`Flash`] or CSRF protection.
 ///
+/// The keys are derived from the [`SecretKeyBase`] in the endpoint's state, or from the
+/// one given with [`secret`](CookieSession::secret); without either, requests get a 500
+/// that says so.
+///
 /// Defaults: cookie `_zzz_session`, encrypted, `Path=/`, `HttpOnly`, `SameSite=Lax`, a
 /// browser-session cookie (no `Max-Age`), not `Secure` (turn it on behind HTTPS).
 ///
 /// ```
 /// use zzz::plugs::{CookieSession, SameSite, SecretKeyBase, SessionProtection};
 ///
-/// let secret = SecretKeyBase::generate();
-/// let session = CookieSession::new(&secret)
+/// let session = CookieSession::new()
+///     .secret(&SecretKeyBase::generate())
 ///     .cookie_name("_my_app_key")
 ///     .protection(SessionProtection::Signed)
 ///     .secure(true)
@@ -77,8 +83,8 @@ pub enum SessionProtection {
 /// ```
 #[derive(Clone)]
 pub struct CookieSession {
-    secret: SecretKeyBase,
-    key: Key,
+    secret: Option<SecretKeyBase>,
+    salt: String,
     name: String,
     protection: SessionProtection,
     path: String,
@@ -95,12 +101,19 @@ impl std::fmt::Debug for CookieSession {
     }
 }
 
+impl Default for CookieSession {
+    fn default() -> Self {
+        CookieSession::new()
+    }
+}
+
 impl CookieSession {
-    /// A cookie session with keys derived from `secret` (salt `"zzz session"`).
-    pub fn new(secret: &SecretKeyBase) -> CookieSession {
+    /// A cookie session with keys derived (salt `"zzz session"`) from the endpoint's
+    /// [`SecretKeyBase`] state.
+    pub fn new() -> CookieSession {
         CookieSession {
-            secret: secret.clone(),
-            key: secret.derive("zzz session"),
+            secret: None,
+            salt: "zzz session".to_owned(),
             name: "_zzz_session".to_owned(),
             protection: SessionProtection::Encrypted,
             path: "/".to_owned(),
@@ -124,9 +137,16 @@ impl CookieSession {
         self
     }
 
+    /// Uses this secret instead of the endpoint's state.
+    pub fn secret(mut self, secret: &SecretKeyBase) -> Self {
+        secret.derive(&self.salt);
+        self.secret = Some(secret.clone());
+        self
+    }
+
     /// Derives the key with another salt (to invalidate every existing session, change it).
     pub fn salt(mut self, salt: &str) -> Self {
-        self.key = self.secret.derive(salt);
+        self.salt = salt.to_owned();
         self
     }
 
@@ -166,7 +186,7 @@ impl CookieSession {
         self
     }
 
-    fn load(&self, conn: &Conn) -> (BTreeMap<String, serde_json::Value>, bool) {
+    fn load(&self, conn: &Conn, key: &Key) -> (BTreeMap<String, serde_json::Value>, bool) {
         for value in conn.headers().get_all(header::COOKIE) {
             let Ok(text) = value.to_str() else { continue };
             for cookie in Cookie::split_parse(text.to_owned()).flatten() {
@@ -176,8 +196,8 @@ impl CookieSession {
                 let cookie = cookie.into_owned();
                 let jar = cookie::CookieJar::new();
                 let opened = match self.protection {
-                    SessionProtection::Encrypted => jar.private(&self.key).decrypt(cookie),
-                    SessionProtection::Signed => jar.signed(&self.key).verify(cookie),
+                    SessionProtection::Encrypted => jar.private(key).decrypt(cookie),
+                    SessionProtection::Signed => jar.signed(key).verify(cookie),
                 };
                 let Some(opened) = opened else {
                     tracing::info!(cookie = %self.name, "session cookie failed verification; starting an empty session");
@@ -196,7 +216,7 @@ impl CookieSession {
         (BTreeMap::new(), false)
     }
 
-    fn encode(&self, data: &BTreeMap<String, serde_json::Value>) -> Result<String, String> {
+    fn encode(&self, data: &BTreeMap<String, serde_json::Value>, key: &Key) -> Result<String, String> {
         let json = serde_json::to_vec(data).map_err(|e| format!("session data does not serialize: {e}"))?;
         let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
         let mut builder = Cookie::build((self.name.clone(), value))
@@ -212,8 +232,8 @@ impl CookieSession {
         }
         let mut jar = cookie::CookieJar::new();
         match self.protection {
-            SessionProtection::Encrypted => jar.private_mut(&self.key).add(builder.build()),
-            SessionProtection::Signed => jar.signed_mut(&self.key).add(builder.build()),
+            SessionProtection::Encrypted => jar.private_mut(key).add(builder.build()),
+            SessionProtection::Signed => jar.signed_mut(key).add(builder.build()),
         }
         let cookie = jar.get(&self.name).expect("just added").to_string();
         let value_len = jar.get(&self.name).map_or(0, |c| c.value().len());
@@ -440,7 +460,17 @@ impl Plug for CookieSession {
         if conn.assigns::<Session>().is_some() {
             return conn;
         }
-        let (mut data, had_cookie) = self.load(&conn);
+        let secret = match (&self.secret, conn.state::<SecretKeyBase>()) {
+            (Some(secret), _) | (None, Some(secret)) => secret.clone(),
+            (None, None) => {
+                let message = "CookieSession has no secret: give the endpoint a `zzz::plugs::SecretKeyBase` with \
+                               `Endpoint::state`, or the plug one with `CookieSession::secret`";
+                let response = error_response(StatusCode::INTERNAL_SERVER_ERROR, message.to_owned());
+                return super::csrf::halt_with(conn, response);
+            }
+        };
+        let key = secret.derive(&self.salt);
+        let (mut data, had_cookie) = self.load(&conn, &key);
         let flash: BTreeMap<String, String> = match data.remove(FLASH_KEY) {
             Some(value) => serde_json::from_value(value).unwrap_or_default(),
             None => BTreeMap::new(),
@@ -476,7 +506,7 @@ impl Plug for CookieSession {
                 }
                 config.removal()
             } else {
-                match config.encode(&state.data) {
+                match config.encode(&state.data, &key) {
                     Ok(cookie) => cookie,
                     Err(message) => {
                         *response = error_response(StatusCode::INTERNAL_SERVER_ERROR, message);
