@@ -9,6 +9,16 @@
 //! | `fetch_cookies` | [`Cookies`], [`SignedCookies`], [`PrivateCookies`] | `cookie` (HMAC-SHA256, AES-256-GCM), ring (PBKDF2) |
 //! | `Plug.Session` + `fetch_flash` | [`CookieSession`], [`Session`], [`Flash`] | `cookie` |
 //! | `protect_from_forgery` | [`CsrfProtection`], [`CsrfToken`] | zzz |
+//! | `Plug.Static` | [`Static`] | tower-http `ServeDir` (+ zzz ETags, cache headers, path checks) |
+//! | compression, CORS | [`layers::compression`], [`layers::cors`] | tower-http |
+//! | `Plug.RequestId` | the endpoint ([`Endpoint::request_ids`](crate::Endpoint::request_ids)) | zzz |
+//! | `Plug.Logger`, `Plug.Telemetry` | [`Logger`], [`Telemetry`] | tracing |
+//! | `put_secure_browser_headers` | [`SecureHeaders`] | zzz |
+//! | `Plug.MethodOverride` | [`MethodOverride`] | zzz |
+//! | `accepts` | [`Accepts`], [`Format`] | zzz |
+//! | `Plug.BasicAuth`, bearer tokens | [`BasicAuth`], [`BearerToken`], [`RequireBasicAuth`], [`RequireBearer`] | zzz |
+//! | JWT (Guardian, Joken) | [`Jwt`], [`JwtVerifier`], [`RequireJwt`] | jsonwebtoken (ring) |
+//! | rate limiting (Hammer, PlugAttack) | [`RateLimit`] | zzz's token bucket |
 //!
 //! A typical browser stack, in Phoenix's order:
 //!
@@ -22,16 +32,33 @@
 //!     .plug(CsrfProtection::new());
 //! ```
 
+pub mod auth;
 pub mod cookies;
 pub mod csrf;
+pub mod headers;
+#[cfg(feature = "jwt")]
+pub mod jwt;
+pub mod layers;
 #[cfg(feature = "multipart")]
 mod multipart;
 pub mod params;
+pub mod observe;
 pub mod parsers;
+pub mod rate_limit;
 pub mod session;
+#[cfg(feature = "static-files")]
+pub mod static_files;
 
 pub use cookies::{Cookie, Cookies, Key, PrivateCookies, SameSite, SecretKeyBase, SignedCookies};
 pub use csrf::{CsrfProtection, CsrfToken, OnInvalidCsrf};
 pub use params::{Param, Upload};
 pub use parsers::{BodyParams, Form, Parsers};
 pub use session::{CookieSession, Flash, Session, SessionProtection};
+pub use auth::{AuthRejection, BasicAuth, BearerToken, RequireBasicAuth, RequireBearer};
+pub use headers::{Accepts, Format, MethodOverride, SecureHeaders};
+#[cfg(feature = "jwt")]
+pub use jwt::{Jwt, JwtClaims, JwtKey, JwtVerifier, RequireJwt};
+pub use observe::{LogFormat, Logger, Telemetry, TelemetryEvent};
+pub use rate_limit::RateLimit;
+#[cfg(feature = "static-files")]
+pub use static_files::Static;
