@@ -130,6 +130,7 @@ impl<R: Router> Endpoint<R> {
         let mut response = if let Some(too_large) = check_content_length(&conn) {
             too_large
         } else {
+            let callbacks = conn.before_send_list();
             let run = async move {
                 if inner.plugs.is_empty() {
                     inner.router.call(conn).await
@@ -140,7 +141,12 @@ impl<R: Router> Endpoint<R> {
             };
             match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(response) => response,
-                Err(panic) => panic_response(panic, request_id.as_ref()),
+                Err(panic) => {
+                    // The plugs' before-send callbacks still see the 500 (a logger logs it).
+                    let mut response = panic_response(panic, request_id.as_ref());
+                    crate::conn::run_before_send_list(&callbacks, &mut response);
+                    response
+                }
             }
         };
 

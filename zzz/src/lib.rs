@@ -71,6 +71,8 @@ pub mod plugs;
 pub mod response;
 pub mod router;
 pub mod server;
+#[cfg(feature = "templates")]
+pub mod template;
 pub mod test;
 
 pub use body::Body;

@@ -61,7 +61,13 @@ impl AuthRejection {
         let realm = self.realm.replace('"', "");
         match self.error {
             Some(error) => {
-                let description = self.message.replace('"', "'");
+                // Header values must be visible ASCII: quotes and anything else replaced.
+                let description: String = self
+                    .message
+                    .replace('…', "...")
+                    .chars()
+                    .map(|c| if c == '"' || c == '\\' { '\'' } else if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+                    .collect();
                 format!("{} realm=\"{realm}\", error=\"{error}\", error_description=\"{description}\"", self.scheme)
             }
             None => format!("{} realm=\"{realm}\"", self.scheme),
