@@ -44,11 +44,10 @@
 //!     conn
 //! }
 //!
-//! // Typed path helpers: a wrong number of parameters does not compile.
-//! assert_eq!(AppRouter::user_path(42), "/api/users/42");
-//!
 //! #[tokio::main]
 //! async fn main() -> std::io::Result<()> {
+//!     // Typed path helpers: a wrong number of parameters does not compile.
+//!     assert_eq!(AppRouter::user_path(42), "/api/users/42");
 //!     let endpoint = Endpoint::new(AppRouter::new());
 //!     zzz::Server::from_env_or_bind(zzz::ServerConfig::from_env()?)?
 //!         .serve(endpoint)

@@ -8,25 +8,26 @@
 //! `{% macro %}`s. Path helpers are plain functions, callable from a template:
 //! `{{ crate::AppRouter::note_path(note.id) }}`.
 //!
-//! ```ignore
-//! use askama::Template;
+//! ```
+//! use zzz::template::askama::Template;
 //! use zzz::template::{Page, PageContext};
 //!
-//! // templates/notes/index.html:
-//! // {% extends "layouts/app.html" %}
-//! // {% block content %}
-//! //   {% if let Some(info) = ctx.flash("info") %}<p class="flash">{{ info }}</p>{% endif %}
-//! //   <form method="post" action="{{ crate::AppRouter::notes_path() }}">
-//! //     {{ ctx.csrf_input()|safe }}
-//! //     <input name="body"><button>Add</button>
-//! //   </form>
-//! // {% endblock %}
+//! zzz::router! { pub AppRouter; get "/notes" => index, as: notes; }
+//!
+//! // Usually `#[template(path = "notes/index.html")]`, a file under `templates/` that
+//! // starts with `{% extends "layouts/app.html" %}`.
 //! #[derive(Template)]
-//! #[template(path = "notes/index.html")]
+//! #[template(askama = zzz::template::askama, ext = "html", source = r#"
+//!   {% if let Some(info) = ctx.flash("info") %}<p class="flash">{{ info }}</p>{% endif %}
+//!   <form method="post" action="{{ AppRouter::notes_path() }}">
+//!     {{ ctx.csrf_input()|safe }}
+//!     <input name="body"><button>Add</button>
+//!   </form>
+//!   <ul>{% for note in notes %}<li>{{ note }}</li>{% endfor %}</ul>"#)]
 //! struct NotesIndex { ctx: PageContext, notes: Vec<String> }
 //!
 //! async fn index(ctx: PageContext) -> Page<NotesIndex> {
-//!     Page(NotesIndex { ctx, notes: vec![] })
+//!     Page(NotesIndex { ctx, notes: vec!["<escaped>".into()] })
 //! }
 //! ```
 
