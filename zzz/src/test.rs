@@ -40,8 +40,11 @@ type HandleFn = dyn Fn(http::Request<Body>) -> Pin<Box<dyn Future<Output = Respo
 #[derive(Clone)]
 pub struct TestClient {
     handle: Arc<HandleFn>,
-    jar: Option<Arc<Mutex<Vec<(String, String)>>>>,
+    jar: Option<CookieJar>,
 }
+
+/// The test client's cookies, `(name, value)` in the order they were set.
+type CookieJar = Arc<Mutex<Vec<(String, String)>>>;
 
 impl std::fmt::Debug for TestClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -222,10 +225,8 @@ impl TestRequest {
     /// Sends the request and reads the whole response.
     pub async fn send(mut self) -> TestResponse {
         let has_cookie = self.builder.headers_ref().is_some_and(|h| h.contains_key(header::COOKIE));
-        if !has_cookie {
-            if let Some(cookies) = self.client.cookie_header() {
-                self.builder = self.builder.header(header::COOKIE, cookies);
-            }
+        if !has_cookie && let Some(cookies) = self.client.cookie_header() {
+            self.builder = self.builder.header(header::COOKIE, cookies);
         }
         let request = self.builder.body(self.body).expect("test request is valid");
         let method = request.method().clone();

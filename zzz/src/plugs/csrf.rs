@@ -141,10 +141,11 @@ impl Plug for CsrfProtection {
         if matches!(*conn.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             return conn;
         }
-        if conn.header(CSRF_HEADER).is_none() && conn.assigns::<BodyParams>().is_none() {
-            if let Err(rejection) = Parsers::new().parse_into(&mut conn).await {
-                return halt_with(conn, rejection.into_response());
-            }
+        if conn.header(CSRF_HEADER).is_none()
+            && conn.assigns::<BodyParams>().is_none()
+            && let Err(rejection) = Parsers::new().parse_into(&mut conn).await
+        {
+            return halt_with(conn, rejection.into_response());
         }
         match self.check(&conn) {
             Ok(()) => conn,
