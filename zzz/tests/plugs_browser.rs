@@ -705,3 +705,99 @@ async fn csrf_checks_unsafe_methods() {
         .assert_status(500)
         .assert_text_contains("CSRF protection needs the session");
 }
+
+// ----- session options -----
+
+zzz::router! {
+    pub OptionsRouter;
+
+    pipeline signed {
+        plug CookieSession::new()
+            .protection(zzz::plugs::SessionProtection::Signed)
+            .cookie_name("_signed")
+            .secure(true)
+            .max_age(std::time::Duration::from_secs(3600));
+    }
+    pipeline own_secret {
+        plug CookieSession::new().secret(&SecretKeyBase::new(&[5u8; 64]).unwrap());
+    }
+
+    scope "/signed" {
+        pipe_through [signed];
+        get "/put" => put_name;
+        get "/get" => get_name;
+        get "/delete" => delete_name;
+        get "/big" => put_big;
+    }
+    scope "/own" {
+        pipe_through [own_secret];
+        get "/put" => put_name;
+        get "/get" => get_name;
+    }
+}
+
+async fn put_name(session: Session) -> &'static str {
+    session.put("name", "ann");
+    session.put("n", &7u32);
+    "ok"
+}
+
+async fn get_name(session: Session) -> String {
+    format!("{:?} {:?} {:?}", session.get::<String>("name"), session.get::<u32>("n"), session.keys())
+}
+
+async fn delete_name(session: Session) -> &'static str {
+    session.delete("name");
+    "ok"
+}
+
+async fn put_big(session: Session) -> &'static str {
+    session.put("big", &"x".repeat(5000));
+    "ok"
+}
+
+#[tokio::test]
+async fn signed_sessions_attributes_delete_and_size_limit() {
+    use base64::Engine;
+    let client = TestClient::new(Endpoint::new(OptionsRouter::new()).state(SecretKeyBase::new(&[8u8; 64]).unwrap()))
+        .with_cookies();
+    let response = client.get("/signed/put").await;
+    let set_cookie = response.header("set-cookie").unwrap();
+    assert!(set_cookie.starts_with("_signed=") && set_cookie.contains("Secure") && set_cookie.contains("Max-Age=3600"), "{set_cookie}");
+    client.get("/signed/get").await.assert_text("Some(\"ann\") Some(7) [\"n\", \"name\"]");
+    // Signed only: the client can read the data (signature + base64 JSON)…
+    let value = client.cookie("_signed").unwrap();
+    let payload = &value[44..];
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    assert_eq!(String::from_utf8(json).unwrap(), r#"{"n":7,"name":"ann"}"#);
+    // …but not change it.
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"n":7,"name":"eve"}"#);
+    client.put_cookie("_signed", &format!("{}{forged}", &value[..44]));
+    client.get("/signed/get").await.assert_status(200).assert_text("None None []");
+    client.put_cookie("_signed", &value);
+    client.get("/signed/delete").await;
+    client.get("/signed/get").await.assert_text("None Some(7) [\"n\"]");
+    // Too big for a cookie: a 500 that says so, rather than a cookie browsers drop.
+    client
+        .get("/signed/big")
+        .await
+        .assert_status(500)
+        .assert_text_contains("over the 4096-byte limit browsers keep");
+
+    // A plug with its own secret needs none in the endpoint, and its cookies are
+    // worthless under another secret.
+    let own = TestClient::new(Endpoint::new(OptionsRouter::new())).with_cookies();
+    own.get("/own/put").await.assert_status(200);
+    own.get("/own/get").await.assert_text_contains("Some(\"ann\")");
+    let stolen = own.cookie("_zzz_session").unwrap();
+    let other = TestClient::new(Endpoint::new(SessionRouter::new()).state(SecretKeyBase::new(&[9u8; 64]).unwrap()))
+        .with_cookies();
+    other.put_cookie("_zzz_session", &stolen);
+    other.get("/show").await.assert_status(200).assert_text_contains("name=None");
+    // A session plug with no secret anywhere: 500 naming the fix.
+    TestClient::new(Endpoint::new(SessionRouter::new()))
+        .get("/show")
+        .await
+        .assert_status(500)
+        .assert_text_contains("CookieSession has no secret");
+}

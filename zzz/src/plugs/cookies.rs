@@ -151,6 +151,11 @@ impl SecretKeyBase {
         Key::from(&out)
     }
 
+    /// Whether two values are the same secret (clones of one another).
+    pub(crate) fn same_as(&self, other: &SecretKeyBase) -> bool {
+        Arc::ptr_eq(&self.secret, &other.secret)
+    }
+
     /// The key of the signed and private cookie jars (salt `"zzz cookie jar"`), derived once.
     pub fn cookie_key(&self) -> Key {
         self.derive("zzz cookie jar")

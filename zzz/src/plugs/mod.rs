@@ -31,6 +31,7 @@
 //!     .plug(CookieSession::new().secret(&SecretKeyBase::generate()))
 //!     .plug(CsrfProtection::new());
 //! ```
+#![doc = include_str!("../../docs/plugs.md")]
 
 pub mod auth;
 pub mod cookies;

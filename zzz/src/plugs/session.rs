@@ -31,7 +31,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use base64::Engine;
 use http::{HeaderValue, StatusCode, header};
@@ -84,15 +84,17 @@ pub enum SessionProtection {
 #[derive(Clone)]
 pub struct CookieSession {
     secret: Option<SecretKeyBase>,
-    salt: String,
-    name: String,
+    salt: Arc<str>,
+    name: Arc<str>,
     protection: SessionProtection,
-    path: String,
-    domain: Option<String>,
+    path: Arc<str>,
+    domain: Option<Arc<str>>,
     secure: bool,
     http_only: bool,
     same_site: SameSite,
     max_age: Option<std::time::Duration>,
+    /// The key last derived, with the secret it came from (derivation is not free).
+    key_cache: Arc<OnceLock<(SecretKeyBase, Key)>>,
 }
 
 impl std::fmt::Debug for CookieSession {
@@ -113,21 +115,22 @@ impl CookieSession {
     pub fn new() -> CookieSession {
         CookieSession {
             secret: None,
-            salt: "zzz session".to_owned(),
-            name: "_zzz_session".to_owned(),
+            salt: "zzz session".into(),
+            name: "_zzz_session".into(),
             protection: SessionProtection::Encrypted,
-            path: "/".to_owned(),
+            path: "/".into(),
             domain: None,
             secure: false,
             http_only: true,
             same_site: SameSite::Lax,
             max_age: None,
+            key_cache: Arc::new(OnceLock::new()),
         }
     }
 
     /// The cookie's name (default `_zzz_session`).
     pub fn cookie_name(mut self, name: &str) -> Self {
-        self.name = name.to_owned();
+        self.name = name.into();
         self
     }
 
@@ -139,26 +142,26 @@ impl CookieSession {
 
     /// Uses this secret instead of the endpoint's state.
     pub fn secret(mut self, secret: &SecretKeyBase) -> Self {
-        secret.derive(&self.salt);
         self.secret = Some(secret.clone());
         self
     }
 
     /// Derives the key with another salt (to invalidate every existing session, change it).
     pub fn salt(mut self, salt: &str) -> Self {
-        self.salt = salt.to_owned();
+        self.salt = salt.into();
+        self.key_cache = Arc::new(OnceLock::new());
         self
     }
 
     /// The cookie's `Path` (default `/`).
     pub fn path(mut self, path: &str) -> Self {
-        self.path = path.to_owned();
+        self.path = path.into();
         self
     }
 
     /// The cookie's `Domain` (default none: this host only).
     pub fn domain(mut self, domain: &str) -> Self {
-        self.domain = Some(domain.to_owned());
+        self.domain = Some(domain.into());
         self
     }
 
@@ -190,7 +193,7 @@ impl CookieSession {
         for value in conn.headers().get_all(header::COOKIE) {
             let Ok(text) = value.to_str() else { continue };
             for cookie in Cookie::split_parse(text.to_owned()).flatten() {
-                if cookie.name() != self.name {
+                if cookie.name() != &*self.name {
                     continue;
                 }
                 let cookie = cookie.into_owned();
@@ -219,13 +222,13 @@ impl CookieSession {
     fn encode(&self, data: &BTreeMap<String, serde_json::Value>, key: &Key) -> Result<String, String> {
         let json = serde_json::to_vec(data).map_err(|e| format!("session data does not serialize: {e}"))?;
         let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
-        let mut builder = Cookie::build((self.name.clone(), value))
-            .path(self.path.clone())
+        let mut builder = Cookie::build((self.name.to_string(), value))
+            .path(self.path.to_string())
             .http_only(self.http_only)
             .secure(self.secure)
             .same_site(self.same_site);
         if let Some(domain) = &self.domain {
-            builder = builder.domain(domain.clone());
+            builder = builder.domain(domain.to_string());
         }
         if let Some(max_age) = self.max_age {
             builder = builder.max_age(cookie::time::Duration::seconds(max_age.as_secs() as i64));
@@ -247,9 +250,9 @@ impl CookieSession {
     }
 
     fn removal(&self) -> String {
-        let mut builder = Cookie::build((self.name.clone(), "")).path(self.path.clone()).http_only(self.http_only);
+        let mut builder = Cookie::build((self.name.to_string(), "")).path(self.path.to_string()).http_only(self.http_only);
         if let Some(domain) = &self.domain {
-            builder = builder.domain(domain.clone());
+            builder = builder.domain(domain.to_string());
         }
         let mut cookie = builder.build();
         cookie.make_removal();
@@ -469,7 +472,14 @@ impl Plug for CookieSession {
                 return super::csrf::halt_with(conn, response);
             }
         };
-        let key = secret.derive(&self.salt);
+        let key = match self.key_cache.get() {
+            Some((cached_for, key)) if cached_for.same_as(&secret) => key.clone(),
+            _ => {
+                let key = secret.derive(&self.salt);
+                let _ = self.key_cache.set((secret.clone(), key.clone()));
+                key
+            }
+        };
         let (mut data, had_cookie) = self.load(&conn, &key);
         let flash: BTreeMap<String, String> = match data.remove(FLASH_KEY) {
             Some(value) => serde_json::from_value(value).unwrap_or_default(),
