@@ -136,18 +136,17 @@ impl<R: Router> Endpoint<R> {
                     inner.router.call(conn).await
                 } else {
                     let plugs = inner.plugs.clone();
-                    plugs.run(conn, move |conn| async move { route_with_callbacks(&inner.router, conn).await }).await
+                    plugs.run(conn, move |conn| async move { inner.router.call(conn).await }).await
                 }
             };
-            match AssertUnwindSafe(run).catch_unwind().await {
+            let mut response = match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(response) => response,
-                Err(panic) => {
-                    // The plugs' before-send callbacks still see the 500 (a logger logs it).
-                    let mut response = panic_response(panic, request_id.as_ref());
-                    crate::conn::run_before_send_list(&callbacks, &mut response);
-                    response
-                }
-            }
+                Err(panic) => panic_response(panic, request_id.as_ref()),
+            };
+            // Callbacks not run yet: those of a request answered without a handler (a
+            // 404, a tower layer that answered itself) or that panicked.
+            crate::conn::run_before_send_list(&callbacks, &mut response);
+            response
         };
 
         if let Some(id) = request_id {
@@ -158,15 +157,6 @@ impl<R: Router> Endpoint<R> {
         }
         response
     }
-}
-
-/// Routes the conn, then runs the before-send callbacks the endpoint's plugs
-/// registered (the router answers some requests, like 404s, without a handler).
-async fn route_with_callbacks<R: Router>(router: &R, conn: Conn) -> Response {
-    let callbacks = conn.before_send_list();
-    let mut response = router.call(conn).await;
-    crate::conn::run_before_send_list(&callbacks, &mut response);
-    response
 }
 
 static REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");

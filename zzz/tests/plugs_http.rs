@@ -176,6 +176,14 @@ async fn compression_layer_gzip_and_brotli() {
     client.get("/small").header("accept-encoding", "gzip").await.assert_no_header("content-encoding").assert_text("ok");
 }
 
+async fn stamp_status(mut conn: zzz::Conn) -> zzz::Conn {
+    conn.register_before_send(|response| {
+        let status = zzz::HeaderValue::from(response.status().as_u16());
+        response.headers_mut().insert("x-seen-status", status);
+    });
+    conn
+}
+
 #[tokio::test]
 async fn cors_preflight_and_simple_requests() {
     let layer = cors::CorsLayer::new()
@@ -184,7 +192,11 @@ async fn cors_preflight_and_simple_requests() {
         .allow_headers([zzz::header::CONTENT_TYPE])
         .allow_credentials(true)
         .max_age(Duration::from_secs(600));
-    let client = TestClient::new(Endpoint::new(LayerRouter::new()).pipeline(Pipeline::new().layer(layer)));
+    // A plug before the layer registers a before-send callback: it runs even when the
+    // layer answers the preflight itself, without the router.
+    let client = TestClient::new(
+        Endpoint::new(LayerRouter::new()).pipeline(Pipeline::new().plug(stamp_status).layer(layer)),
+    );
     let preflight = client
         .options("/data")
         .header("origin", "https://app.example")
@@ -197,12 +209,14 @@ async fn cors_preflight_and_simple_requests() {
         .assert_header("access-control-allow-credentials", "true")
         .assert_header("access-control-max-age", "600");
     assert!(preflight.header("access-control-allow-methods").unwrap().contains("POST"));
+    preflight.assert_header("x-seen-status", "200");
     client
         .post("/data")
         .header("origin", "https://app.example")
         .await
         .assert_status(200)
-        .assert_header("access-control-allow-origin", "https://app.example");
+        .assert_header("access-control-allow-origin", "https://app.example")
+        .assert_header("x-seen-status", "200");
     client.post("/data").header("origin", "https://evil.example").await.assert_no_header("access-control-allow-origin");
 }
 
