@@ -10,7 +10,7 @@
 //! | `Plug.Session` + `fetch_flash` | [`CookieSession`], [`Session`], [`Flash`] | `cookie` |
 //! | `protect_from_forgery` | [`CsrfProtection`], [`CsrfToken`] | zzz |
 //! | `Plug.Static` | [`Static`] | tower-http `ServeDir` (+ zzz ETags, cache headers, path checks) |
-//! | compression, CORS | [`layers::compression`], [`layers::cors`] | tower-http |
+//! | compression, CORS | [`layers::compression()`], [`layers::cors`] | tower-http |
 //! | `Plug.RequestId` | the endpoint ([`Endpoint::request_ids`](crate::Endpoint::request_ids)) | zzz |
 //! | `Plug.Logger`, `Plug.Telemetry` | [`Logger`], [`Telemetry`] | tracing |
 //! | `put_secure_browser_headers` | [`SecureHeaders`] | zzz |
