@@ -15,11 +15,11 @@ use std::sync::{Arc, Mutex};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 use zzz::plugs::{
-    Accepts, BearerToken, CookieSession, CsrfProtection, Flash, Form, Logger, MethodOverride, Parsers, RateLimit,
+    Accepts, AuthRejection, BearerToken, halt_with, CookieSession, CsrfProtection, Flash, Form, Logger, MethodOverride, Parsers, RateLimit,
     SecretKeyBase, SecureHeaders, Session, Static,
 };
 use zzz::template::{ErrorPages, Page, PageContext};
-use zzz::{Conn, Endpoint, IntoResponse, Json, Path, Pipeline, Redirect, State, StatusCode};
+use zzz::{Conn, Endpoint, Json, Path, Pipeline, Redirect, State, StatusCode};
 
 zzz::router! {
     /// The demo's routes.
@@ -194,18 +194,9 @@ async fn require_api_token(conn: Conn) -> Conn {
     let expected = conn.state::<DemoConfig>().map(|c| c.api_token.clone()).unwrap_or_default();
     match BearerToken::from_conn(&conn) {
         Ok(BearerToken(token)) if !expected.is_empty() && token == expected => conn,
-        Ok(_) => halt(conn, zzz::plugs::AuthRejection::new("Bearer", "the bearer token is not valid").with_error("invalid_token")),
-        Err(rejection) => halt(conn, rejection),
+        Ok(_) => halt_with(conn, AuthRejection::new("Bearer", "the bearer token is not valid").with_error("invalid_token")),
+        Err(rejection) => halt_with(conn, rejection),
     }
-}
-
-fn halt(mut conn: Conn, rejection: zzz::plugs::AuthRejection) -> Conn {
-    let (parts, body) = rejection.into_response().into_parts();
-    for (name, value) in parts.headers.iter() {
-        conn.put_resp_header(name.clone(), value.clone());
-    }
-    conn.send_resp(parts.status, body).halt();
-    conn
 }
 
 async fn api_index(State(notes): State<Notes>) -> Json<Vec<Note>> {

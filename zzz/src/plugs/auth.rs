@@ -204,7 +204,7 @@ impl Plug for RequireBasicAuth {
                 conn.assign(auth);
                 conn
             }
-            Err(rejection) => super::csrf::halt_with(conn, rejection.with_realm(&self.realm).into_response()),
+            Err(rejection) => super::halt_with(conn, rejection.with_realm(&self.realm).into_response()),
         }
     }
 }
@@ -256,7 +256,7 @@ impl Plug for RequireBearer {
                 conn.assign(token);
                 conn
             }
-            Err(rejection) => super::csrf::halt_with(conn, rejection.with_realm(&self.realm).into_response()),
+            Err(rejection) => super::halt_with(conn, rejection.with_realm(&self.realm).into_response()),
         }
     }
 }

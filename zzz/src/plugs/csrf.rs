@@ -145,13 +145,13 @@ impl Plug for CsrfProtection {
             && conn.assigns::<BodyParams>().is_none()
             && let Err(rejection) = Parsers::new().parse_into(&mut conn).await
         {
-            return halt_with(conn, rejection.into_response());
+            return super::halt_with(conn, rejection.into_response());
         }
         match self.check(&conn) {
             Ok(()) => conn,
-            Err(CsrfRejection::NoSession) => halt_with(conn, CsrfRejection::NoSession.into_response()),
+            Err(CsrfRejection::NoSession) => super::halt_with(conn, CsrfRejection::NoSession.into_response()),
             Err(rejection) => match self.on_invalid {
-                OnInvalidCsrf::Forbid => halt_with(conn, rejection.into_response()),
+                OnInvalidCsrf::Forbid => super::halt_with(conn, rejection.into_response()),
                 OnInvalidCsrf::ClearSession => {
                     if let Some(session) = Session::from_conn(&conn) {
                         session.clear();
@@ -161,16 +161,6 @@ impl Plug for CsrfProtection {
             },
         }
     }
-}
-
-/// Halts a conn with a ready response (its status, headers and body).
-pub(crate) fn halt_with(mut conn: Conn, response: Response) -> Conn {
-    let (parts, body) = response.into_parts();
-    for (name, value) in parts.headers.iter() {
-        conn.put_resp_header(name.clone(), value.clone());
-    }
-    conn.send_resp(parts.status, body).halt();
-    conn
 }
 
 /// Masks a token: a fresh random mask, then the token XORed with it, in base64.

@@ -225,7 +225,7 @@ impl Plug for Accepts {
                     "no supported media type in the accept header ({:?}) or the _format parameter; expected one of {names:?}",
                     conn.header(header::ACCEPT).unwrap_or("")
                 );
-                super::csrf::halt_with(conn, error_response(StatusCode::NOT_ACCEPTABLE, message))
+                super::halt_with(conn, error_response(StatusCode::NOT_ACCEPTABLE, message))
             }
         }
     }

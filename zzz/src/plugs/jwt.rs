@@ -376,7 +376,7 @@ impl Plug for RequireJwt {
                 conn.assign(JwtClaims(claims));
                 conn
             }
-            Err(rejection) => super::csrf::halt_with(conn, rejection.into_response()),
+            Err(rejection) => super::halt_with(conn, rejection.into_response()),
         }
     }
 }

@@ -63,3 +63,24 @@ pub use observe::{LogFormat, Logger, Telemetry, TelemetryEvent};
 pub use rate_limit::RateLimit;
 #[cfg(feature = "static-files")]
 pub use static_files::Static;
+
+/// Halts a conn with a ready response: its status, headers and body become the conn's,
+/// and nothing after the calling plug runs. For plugs that refuse a request with an
+/// extractor's rejection or any other [`IntoResponse`](crate::IntoResponse).
+///
+/// ```
+/// use zzz::{Conn, StatusCode};
+/// use zzz::plugs::halt_with;
+///
+/// async fn maintenance(conn: Conn) -> Conn {
+///     halt_with(conn, (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance"))
+/// }
+/// ```
+pub fn halt_with(mut conn: crate::Conn, response: impl crate::IntoResponse) -> crate::Conn {
+    let (parts, body) = response.into_response().into_parts();
+    for (name, value) in parts.headers.iter() {
+        conn.put_resp_header(name.clone(), value.clone());
+    }
+    conn.send_resp(parts.status, body).halt();
+    conn
+}

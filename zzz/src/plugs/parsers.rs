@@ -345,7 +345,7 @@ impl Plug for Parsers {
     async fn call(&self, mut conn: Conn) -> Conn {
         match self.parse_into(&mut conn).await {
             Ok(()) => conn,
-            Err(rejection) => super::csrf::halt_with(conn, rejection.into_response()),
+            Err(rejection) => super::halt_with(conn, rejection.into_response()),
         }
     }
 }

@@ -118,7 +118,7 @@ impl Plug for RateLimit {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 headers.insert(header::HeaderName::from_static("x-ratelimit-limit"), limit);
                 headers.insert(header::HeaderName::from_static("x-ratelimit-remaining"), HeaderValue::from(0u64));
-                super::csrf::halt_with(conn, response)
+                super::halt_with(conn, response)
             }
         }
     }

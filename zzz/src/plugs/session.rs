@@ -469,7 +469,7 @@ impl Plug for CookieSession {
                 let message = "CookieSession has no secret: give the endpoint a `zzz::plugs::SecretKeyBase` with \
                                `Endpoint::state`, or the plug one with `CookieSession::secret`";
                 let response = error_response(StatusCode::INTERNAL_SERVER_ERROR, message.to_owned());
-                return super::csrf::halt_with(conn, response);
+                return super::halt_with(conn, response);
             }
         };
         let key = match self.key_cache.get() {

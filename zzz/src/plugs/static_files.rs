@@ -155,7 +155,7 @@ impl Plug for Static {
             Ok(_) => return conn,
             Err(message) => {
                 let response = error_response(StatusCode::BAD_REQUEST, format!("invalid static file path: {message}"));
-                return super::csrf::halt_with(conn, response);
+                return super::halt_with(conn, response);
             }
         };
         let mut file = self.root.clone();
@@ -177,7 +177,7 @@ impl Plug for Static {
             *response.status_mut() = StatusCode::NOT_MODIFIED;
             response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a valid header"));
             response.headers_mut().insert(header::CACHE_CONTROL, cache_control);
-            return super::csrf::halt_with(conn, response);
+            return super::halt_with(conn, response);
         }
 
         // Hand ServeDir the path relative to the root, already checked.
@@ -217,6 +217,6 @@ impl Plug for Static {
         if self.gzip || self.brotli {
             headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         }
-        super::csrf::halt_with(conn, response)
+        super::halt_with(conn, response)
     }
 }
