@@ -801,3 +801,64 @@ async fn signed_sessions_attributes_delete_and_size_limit() {
         .assert_status(500)
         .assert_text_contains("CookieSession has no secret");
 }
+
+// ----- nested params: round trip -----
+
+mod nested_roundtrip {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use zzz::plugs::Param;
+    use zzz::plugs::params::decode_urlencoded;
+
+    /// Trees Plug-style keys can express without ambiguity: maps of strings, lists of
+    /// strings and maps; no empty maps or lists.
+    fn tree() -> impl Strategy<Value = Param> {
+        let leaf = prop_oneof![
+            ".{0,8}".prop_map(Param::Str),
+            prop::collection::vec(".{0,6}".prop_map(Param::Str), 1..4).prop_map(Param::List),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop::collection::btree_map("[a-z]{1,5}", inner, 1..4).prop_map(Param::Map)
+        })
+    }
+
+    fn encode(prefix: &str, value: &Param, out: &mut Vec<(String, String)>) {
+        match value {
+            Param::Str(s) => out.push((prefix.to_owned(), s.clone())),
+            Param::List(items) => {
+                for item in items {
+                    encode(&format!("{prefix}[]"), item, out);
+                }
+            }
+            Param::Map(map) => {
+                for (k, v) in map {
+                    encode(&format!("{prefix}[{k}]"), v, out);
+                }
+            }
+            Param::File(_) => unreachable!(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn nested_keys_decode_to_the_tree_they_encode(root in prop::collection::btree_map("[a-z]{1,5}", tree(), 1..4)) {
+            let mut pairs = Vec::new();
+            for (k, v) in &root {
+                encode(k, v, &mut pairs);
+            }
+            let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+            let decoded = decode_urlencoded(body.as_bytes()).unwrap();
+            let expected = Param::Map(root.clone().into_iter().collect::<BTreeMap<_, _>>());
+            prop_assert_eq!(decoded, expected);
+        }
+
+        #[test]
+        fn any_input_decodes_or_names_the_bad_key(input in "[a-z\\[\\]=&%0-9]{0,40}") {
+            match decode_urlencoded(input.as_bytes()) {
+                Ok(_) => {}
+                Err(message) => prop_assert!(message.contains("parameter"), "{}", message),
+            }
+        }
+    }
+}
