@@ -862,3 +862,73 @@ mod nested_roundtrip {
         }
     }
 }
+
+// ----- merged params -----
+
+mod merged {
+    use serde::Deserialize;
+    use serde_json::json;
+    use zzz::plugs::{MergedParams, Parsers};
+    use zzz::test::TestClient;
+    use zzz::Endpoint;
+
+    #[derive(Debug, Deserialize)]
+    struct Filter {
+        status: Option<String>,
+        limit: Option<u32>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Search {
+        id: u64,
+        filter: Filter,
+        page: Option<u32>,
+        done: Option<bool>,
+    }
+
+    zzz::router! {
+        pub MergedRouter;
+        pipeline parse { plug Parsers::new(); }
+        scope "/" {
+            pipe_through [parse];
+            get "/projects/:id/tasks" => tasks;
+            post "/projects/:id/tasks" => tasks;
+        }
+    }
+
+    async fn tasks(MergedParams(search): MergedParams<Search>) -> String {
+        format!("{} {:?} {:?} {:?} {:?}", search.id, search.filter.status, search.filter.limit, search.page, search.done)
+    }
+
+    #[tokio::test]
+    async fn path_over_body_over_query() {
+        let client = TestClient::new(Endpoint::new(MergedRouter::new()));
+        client
+            .get("/projects/7/tasks?filter[status]=open&filter[limit]=20&page=2")
+            .await
+            .assert_status(200)
+            .assert_text("7 Some(\"open\") Some(20) Some(2) None");
+        // The body wins over the query; the path wins over both.
+        client
+            .post("/projects/7/tasks?page=2&id=99")
+            .form(&[("page", "3"), ("filter[status]", "done"), ("id", "100")])
+            .await
+            .assert_text("7 Some(\"done\") None Some(3) None");
+        // JSON numbers and booleans fit typed fields.
+        client
+            .post("/projects/8/tasks")
+            .json(&json!({"filter": {"limit": 5}, "done": true}))
+            .await
+            .assert_text("8 None Some(5) None Some(true)");
+        client
+            .get("/projects/7/tasks?filter[limit]=many")
+            .await
+            .assert_status(422)
+            .assert_text("form field \"filter.limit\": invalid value \"many\": expected u32");
+        client
+            .get("/projects/7/tasks?filter[status=x")
+            .await
+            .assert_status(400)
+            .assert_text_contains("query string: parameter name \"filter[status\" has an unclosed `[`");
+    }
+}

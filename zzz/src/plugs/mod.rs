@@ -5,7 +5,7 @@
 //!
 //! | Phoenix / Plug | zzz | does the work |
 //! |---|---|---|
-//! | `Plug.Parsers` | [`Parsers`], [`Form`], [`BodyParams`] | serde_json, form_urlencoded, multer + tempfile |
+//! | `Plug.Parsers`, `conn.params` | [`Parsers`], [`Form`], [`BodyParams`], [`MergedParams`] | serde_json, form_urlencoded, multer + tempfile |
 //! | `fetch_cookies` | [`Cookies`], [`SignedCookies`], [`PrivateCookies`] | `cookie` (HMAC-SHA256, AES-256-GCM), ring (PBKDF2) |
 //! | `Plug.Session` + `fetch_flash` | [`CookieSession`], [`Session`], [`Flash`] | `cookie` |
 //! | `protect_from_forgery` | [`CsrfProtection`], [`CsrfToken`] | zzz |
@@ -53,7 +53,7 @@ pub mod static_files;
 pub use cookies::{Cookie, Cookies, Key, PrivateCookies, SameSite, SecretKeyBase, SignedCookies};
 pub use csrf::{CsrfProtection, CsrfToken, OnInvalidCsrf};
 pub use params::{Param, Upload};
-pub use parsers::{BodyParams, Form, Parsers};
+pub use parsers::{BodyParams, Form, MergedParams, Parsers};
 pub use session::{CookieSession, Flash, Session, SessionProtection};
 pub use auth::{AuthRejection, BasicAuth, BearerToken, RequireBasicAuth, RequireBearer};
 pub use headers::{Accepts, Format, MethodOverride, SecureHeaders};

@@ -468,3 +468,70 @@ pub(crate) fn is_json(value: &str) -> bool {
     kind.eq_ignore_ascii_case("application")
         && (sub.eq_ignore_ascii_case("json") || sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case("+json"))
 }
+
+/// All the request's parameters in one nested tree, as Phoenix's `conn.params`: the
+/// query string (nested keys decoded as in forms), then the parsed body over it, then
+/// the path parameters over both. Deserialized into `T` like [`Form`]; a JSON body's
+/// numbers and booleans become text first, parsed back as `T` asks.
+///
+/// ```
+/// use serde::Deserialize;
+/// use zzz::plugs::MergedParams;
+///
+/// #[derive(Deserialize)]
+/// struct Filter { status: Option<String>, limit: Option<u32> }
+/// #[derive(Deserialize)]
+/// struct Search { id: u64, filter: Filter }
+///
+/// // GET /projects/7/tasks?filter[status]=open&filter[limit]=20
+/// async fn tasks(MergedParams(search): MergedParams<Search>) -> String {
+///     format!("{} {:?} {:?}", search.id, search.filter.status, search.filter.limit)
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MergedParams<T>(pub T);
+
+fn json_to_param(value: &serde_json::Value) -> Param {
+    use serde_json::Value;
+    match value {
+        Value::Null => Param::Str(String::new()),
+        Value::Bool(b) => Param::Str(b.to_string()),
+        Value::Number(n) => Param::Str(n.to_string()),
+        Value::String(s) => Param::Str(s.clone()),
+        Value::Array(items) => Param::List(items.iter().map(json_to_param).collect()),
+        Value::Object(map) => Param::Map(map.iter().map(|(k, v)| (k.clone(), json_to_param(v))).collect()),
+    }
+}
+
+impl MergedParams<()> {
+    /// The merged tree of a conn.
+    pub fn tree(conn: &Conn) -> Result<Param, FormRejection> {
+        let mut tree = decode_urlencoded(conn.query_string().as_bytes())
+            .map_err(|m| FormRejection::Parse(ParseRejection::InvalidUrlencoded(format!("query string: {m}"))))?;
+        let Param::Map(map) = &mut tree else { unreachable!("decode_urlencoded makes a map") };
+        match conn.assigns::<BodyParams>() {
+            Some(BodyParams::Form(body)) => {
+                if let Param::Map(body) = &**body {
+                    map.extend(body.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            Some(BodyParams::Json(body)) => {
+                if let Param::Map(body) = json_to_param(body) {
+                    map.extend(body);
+                }
+            }
+            None => {}
+        }
+        map.extend(conn.path_params().map(|(k, v)| (k.to_owned(), Param::Str(v.into_owned()))));
+        Ok(tree)
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromConnParts for MergedParams<T> {
+    type Rejection = FormRejection;
+
+    async fn from_conn_parts(conn: &mut Conn) -> Result<Self, FormRejection> {
+        let tree = MergedParams::tree(conn)?;
+        from_params(&tree).map(MergedParams).map_err(|(field, message)| FormRejection::Data { field, message })
+    }
+}
