@@ -932,3 +932,84 @@ mod merged {
             .assert_text_contains("query string: parameter name \"filter[status\" has an unclosed `[`");
     }
 }
+
+// ----- uploads are removed on every path -----
+
+mod upload_cleanup {
+    use serde::Deserialize;
+    use zzz::plugs::{Form, Parsers, Upload};
+    use zzz::test::TestClient;
+    use zzz::{Endpoint, StatusCode};
+
+    fn upload_dir() -> &'static std::path::Path {
+        static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+        DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
+    }
+
+    fn files_left() -> Vec<String> {
+        std::fs::read_dir(upload_dir()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    }
+
+    zzz::router! {
+        pub UploadRouter;
+        pipeline parse { plug Parsers::new().file_limit(100).upload_dir(upload_dir()); }
+        scope "/" {
+            pipe_through [parse];
+            post "/keep" => keep;
+            post "/fail" => fail;
+            post "/panic" => panics;
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct Two {
+        a: Upload,
+        b: Upload,
+    }
+
+    async fn keep(Form(two): Form<Two>) -> String {
+        // During the request both files exist, in the configured directory.
+        assert!(two.a.path.starts_with(upload_dir()) && two.a.path.exists() && two.b.path.exists());
+        format!("{} {}", two.a.size, two.b.size)
+    }
+
+    async fn fail(Form(_two): Form<Two>) -> StatusCode {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+
+    async fn panics(Form(_two): Form<Two>) -> &'static str {
+        panic!("handler failed after the upload")
+    }
+
+    fn body(a: &str, b: Option<&str>) -> (String, String) {
+        let mut body = format!(
+            "--B\r\nContent-Disposition: form-data; name=\"a\"; filename=\"a.txt\"\r\n\r\n{a}\r\n"
+        );
+        if let Some(b) = b {
+            body.push_str(&format!("--B\r\nContent-Disposition: form-data; name=\"b\"; filename=\"b.bin\"\r\n\r\n{b}\r\n"));
+        }
+        body.push_str("--B--\r\n");
+        ("multipart/form-data; boundary=B".to_owned(), body)
+    }
+
+    #[tokio::test]
+    async fn temp_files_are_removed_after_success_rejection_limit_and_panic() {
+        let client = TestClient::new(Endpoint::new(UploadRouter::new()));
+        let (ct, ok) = body("first", Some("second!"));
+        client.post("/keep").header("content-type", &ct).body(ok.clone()).await.assert_status(200).assert_text("5 7");
+        assert!(files_left().is_empty(), "after success: {:?}", files_left());
+        // The second file is over the limit: the first, already written, is removed too.
+        let (ct, over) = body("first", Some(&"x".repeat(200)));
+        client.post("/keep").header("content-type", &ct).body(over).await.assert_status(413);
+        assert!(files_left().is_empty(), "after a limit: {:?}", files_left());
+        // The extractor rejects (no `b`).
+        let (ct, missing) = body("first", None);
+        client.post("/keep").header("content-type", &ct).body(missing).await.assert_status(422);
+        assert!(files_left().is_empty(), "after a rejection: {:?}", files_left());
+        client.post("/fail").header("content-type", &ct).body(ok.clone()).await.assert_status(422);
+        assert!(files_left().is_empty());
+        // The handler panics: a 500, and still no file left behind.
+        client.post("/panic").header("content-type", &ct).body(ok).await.assert_status(500);
+        assert!(files_left().is_empty(), "after a panic: {:?}", files_left());
+    }
+}

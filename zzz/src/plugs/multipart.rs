@@ -19,7 +19,7 @@ fn io_error(message: String) -> ParseRejection {
     ParseRejection::Io { status: StatusCode::INTERNAL_SERVER_ERROR, message }
 }
 
-fn multer_error(err: multer::Error, limits: MultipartLimits) -> ParseRejection {
+fn multer_error(err: multer::Error, limits: &MultipartLimits) -> ParseRejection {
     match err {
         multer::Error::StreamSizeExceeded { .. } => ParseRejection::TooLarge { kind: "multipart", limit: limits.total },
         multer::Error::StreamReadFailed(e) => {
@@ -50,16 +50,20 @@ pub(crate) async fn parse_multipart(
     let mut root = Param::new_map();
     let mut temp_files = Vec::new();
     let result: Result<(), ParseRejection> = async {
-        while let Some(mut field) = multipart.next_field().await.map_err(|e| multer_error(e, limits))? {
+        while let Some(mut field) = multipart.next_field().await.map_err(|e| multer_error(e, &limits))? {
             let name = field
                 .name()
                 .map(str::to_owned)
                 .ok_or_else(|| ParseRejection::InvalidMultipart("a part has no `name` in its Content-Disposition".into()))?;
             let value = if let Some(filename) = field.file_name().map(str::to_owned) {
                 let content_type = field.content_type().map(|m| m.to_string());
-                let named = tempfile::Builder::new()
-                    .prefix("zzz-upload-")
-                    .tempfile()
+                let mut builder = tempfile::Builder::new();
+                builder.prefix("zzz-upload-");
+                let created = match &limits.dir {
+                    Some(dir) => builder.tempfile_in(dir),
+                    None => builder.tempfile(),
+                };
+                let named = created
                     .map_err(|e| io_error(format!("could not create a temporary file for field \"{name}\": {e}")))?;
                 let std_file = named
                     .reopen()
@@ -69,7 +73,7 @@ pub(crate) async fn parse_multipart(
                 temp_files.push(path);
                 let mut file = tokio::fs::File::from_std(std_file);
                 let mut size: u64 = 0;
-                while let Some(chunk) = field.chunk().await.map_err(|e| multer_error(e, limits))? {
+                while let Some(chunk) = field.chunk().await.map_err(|e| multer_error(e, &limits))? {
                     size += chunk.len() as u64;
                     if size > limits.file as u64 {
                         return Err(ParseRejection::FileTooLarge { field: name, limit: limits.file });
@@ -81,7 +85,7 @@ pub(crate) async fn parse_multipart(
                 file.flush().await.map_err(|e| io_error(format!("could not write the upload of field \"{name}\": {e}")))?;
                 Param::File(Upload { filename, content_type, path: saved_at, size })
             } else {
-                let bytes = field.bytes().await.map_err(|e| multer_error(e, limits))?;
+                let bytes = field.bytes().await.map_err(|e| multer_error(e, &limits))?;
                 let text = String::from_utf8(bytes.to_vec())
                     .map_err(|_| ParseRejection::InvalidMultipart(format!("field \"{name}\" is not valid UTF-8 text")))?;
                 Param::Str(text)

@@ -216,6 +216,7 @@ pub struct Parsers {
     multipart_limit: usize,
     file_limit: usize,
     pass_unknown: bool,
+    upload_dir: Option<Arc<std::path::Path>>,
 }
 
 impl Default for Parsers {
@@ -233,6 +234,7 @@ impl Parsers {
             multipart_limit: DEFAULT_MULTIPART_LIMIT,
             file_limit: DEFAULT_MULTIPART_LIMIT,
             pass_unknown: true,
+            upload_dir: None,
         }
     }
 
@@ -257,6 +259,12 @@ impl Parsers {
     /// The limit for one uploaded file in bytes (default 8 MB).
     pub fn file_limit(mut self, bytes: usize) -> Parsers {
         self.file_limit = bytes;
+        self
+    }
+
+    /// Where uploaded files are written (default: the system's temporary directory).
+    pub fn upload_dir(mut self, dir: impl AsRef<std::path::Path>) -> Parsers {
+        self.upload_dir = Some(dir.as_ref().into());
         self
     }
 
@@ -298,7 +306,11 @@ impl Parsers {
         } else if essence == "multipart/form-data" {
             #[cfg(feature = "multipart")]
             {
-                let limits = MultipartLimits { total: self.multipart_limit.min(endpoint_limit), file: self.file_limit };
+                let limits = MultipartLimits {
+                    total: self.multipart_limit.min(endpoint_limit),
+                    file: self.file_limit,
+                    dir: self.upload_dir.clone(),
+                };
                 super::multipart::parse_multipart(conn, &content_type, limits).await.map(Some)
             }
             #[cfg(not(feature = "multipart"))]
@@ -314,10 +326,11 @@ impl Parsers {
 }
 
 /// The limits a multipart parse runs under.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct MultipartLimits {
     pub(crate) total: usize,
     pub(crate) file: usize,
+    pub(crate) dir: Option<Arc<std::path::Path>>,
 }
 
 async fn read_limited(conn: &mut Conn, limit: usize) -> Result<bytes::Bytes, BodyReadError> {
