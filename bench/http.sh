@@ -4,6 +4,7 @@
 #
 #   bench/http.sh                 # 10 s per run, 2 rounds, 64 connections
 #   DURATION=20 ROUNDS=3 CONNS=128 bench/http.sh
+#   SERVERS="zzz zzz_browser" bench/http.sh   # the browser pipeline's cost
 #
 # Prints a markdown table (best round per server and endpoint) with each server's
 # ratio to zzz; paste it into bench/RESULTS.md with the date.

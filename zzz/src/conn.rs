@@ -43,6 +43,10 @@ pub(crate) struct RawParam {
     pub(crate) end: u32,
 }
 
+/// A callback run on the response just before it is sent: see
+/// [`Conn::register_before_send`].
+pub type BeforeSend = Box<dyn FnOnce(&mut Response) + Send + 'static>;
+
 /// One request and the response being built for it.
 ///
 /// Handlers may take a `Conn` as their last argument and return it; plugs always
@@ -83,7 +87,12 @@ pub(crate) struct ConnInner {
     pub(crate) halted: bool,
     pub(crate) shared: Arc<Shared>,
     pub(crate) request_id: Option<HeaderValue>,
+    pub(crate) before_send: BeforeSendList,
 }
+
+/// The before-send callbacks of one request, shared so that whoever runs the handler
+/// also sees the callbacks its extractors register.
+pub(crate) type BeforeSendList = Arc<std::sync::Mutex<Vec<BeforeSend>>>;
 
 impl Conn {
     /// Makes a conn from a request, with default settings (8 MB body limit, no state).
@@ -111,6 +120,7 @@ impl Conn {
             halted: false,
             shared,
             request_id: None,
+            before_send: BeforeSendList::default(),
         }) }
     }
 
@@ -335,6 +345,42 @@ impl Conn {
         self.inner.halted
     }
 
+    /// Registers a callback run on the final response just before it is sent, as
+    /// Plug's `register_before_send`: whether the handler answered, a plug halted, or
+    /// an extractor rejected the request. Callbacks run in reverse order of
+    /// registration (the last registered runs first), each at most once.
+    ///
+    /// This is how a plug acts on what the handler did: a session plug writes its
+    /// `Set-Cookie` header, a logger records the status.
+    ///
+    /// ```
+    /// use zzz::{Conn, HeaderValue};
+    ///
+    /// async fn stamp_status(mut conn: Conn) -> Conn {
+    ///     conn.register_before_send(|response| {
+    ///         let status = response.status().as_u16().to_string();
+    ///         response.headers_mut().insert("x-final-status", HeaderValue::from_str(&status).unwrap());
+    ///     });
+    ///     conn
+    /// }
+    /// ```
+    pub fn register_before_send(&mut self, callback: impl FnOnce(&mut Response) + Send + 'static) -> &mut Conn {
+        self.inner.before_send.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(callback));
+        self
+    }
+
+    /// Takes the registered before-send callbacks out of the conn; whoever takes them
+    /// must run them with [`run_before_send`].
+    pub(crate) fn take_before_send(&mut self) -> Vec<BeforeSend> {
+        std::mem::take(&mut *self.inner.before_send.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The conn's callback list itself: callbacks registered later (by the handler's
+    /// extractors, after the conn is gone) land in it too.
+    pub(crate) fn before_send_list(&self) -> BeforeSendList {
+        self.inner.before_send.clone()
+    }
+
     pub(crate) fn take_resp_headers(&mut self) -> HeaderMap {
         std::mem::take(&mut self.inner.resp_headers)
     }
@@ -360,6 +406,7 @@ impl Conn {
             halted: this.halted,
             shared: this.shared,
             request_id: this.request_id,
+            before_send: this.before_send,
         };
         let mut builder = http::Request::builder().method(this.method).uri(this.uri).version(this.version);
         *builder.headers_mut().expect("builder is valid") = this.headers;
@@ -384,6 +431,7 @@ impl Conn {
             conn.inner.halted = rest.halted;
             conn.inner.shared = rest.shared;
             conn.inner.request_id = rest.request_id;
+            conn.inner.before_send = rest.before_send;
         }
         conn
     }
@@ -402,6 +450,7 @@ struct ConnRest {
     halted: bool,
     shared: Arc<Shared>,
     request_id: Option<HeaderValue>,
+    before_send: BeforeSendList,
 }
 
 impl std::fmt::Debug for Conn {
@@ -418,13 +467,33 @@ impl std::fmt::Debug for Conn {
 
 impl IntoResponse for Conn {
     /// The response the conn holds: its status (200 when none was set), response
-    /// headers and body.
-    fn into_response(self) -> Response {
+    /// headers and body, after running its before-send callbacks.
+    fn into_response(mut self) -> Response {
+        let callbacks = self.take_before_send();
         let this = *self.inner;
         let mut response = Response::new(this.resp_body);
         *response.status_mut() = this.status.unwrap_or(StatusCode::OK);
         *response.headers_mut() = this.resp_headers;
+        run_before_send(callbacks, &mut response);
         response
+    }
+}
+
+/// Runs the callbacks in a list, including those registered while earlier ones ran.
+pub(crate) fn run_before_send_list(list: &BeforeSendList, response: &mut Response) {
+    loop {
+        let callbacks = std::mem::take(&mut *list.lock().unwrap_or_else(|e| e.into_inner()));
+        if callbacks.is_empty() {
+            return;
+        }
+        run_before_send(callbacks, response);
+    }
+}
+
+/// Runs before-send callbacks on a response, the last registered first.
+pub(crate) fn run_before_send(callbacks: Vec<BeforeSend>, response: &mut Response) {
+    for callback in callbacks.into_iter().rev() {
+        callback(response);
     }
 }
 

@@ -139,6 +139,7 @@ impl<R: Router> Endpoint<R> {
         let mut response = if let Some(too_large) = check_content_length(&conn) {
             too_large
         } else {
+            let callbacks = conn.before_send_list();
             let run = async move {
                 if inner.plugs.is_empty() {
                     inner.router.call(conn).await
@@ -147,10 +148,14 @@ impl<R: Router> Endpoint<R> {
                     plugs.run(conn, move |conn| async move { inner.router.call(conn).await }).await
                 }
             };
-            match AssertUnwindSafe(run).catch_unwind().await {
+            let mut response = match AssertUnwindSafe(run).catch_unwind().await {
                 Ok(response) => response,
                 Err(panic) => panic_response(panic, request_id.as_ref()),
-            }
+            };
+            // Callbacks not run yet: those of a request answered without a handler (a
+            // 404, a tower layer that answered itself) or that panicked.
+            crate::conn::run_before_send_list(&callbacks, &mut response);
+            response
         };
 
         if let Some(id) = request_id {

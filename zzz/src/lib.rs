@@ -69,11 +69,14 @@ pub mod handler;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod plug;
+pub mod plugs;
 pub mod presence;
 pub mod pubsub;
 pub mod response;
 pub mod router;
 pub mod server;
+#[cfg(feature = "templates")]
+pub mod template;
 pub mod test;
 
 pub use body::Body;

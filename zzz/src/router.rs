@@ -131,12 +131,13 @@ pub mod __private {
     }
 
     /// Calls a handler, then adds the response headers plugs set on the conn (the
-    /// handler's own headers win).
+    /// handler's own headers win) and runs the conn's before-send callbacks.
     pub async fn call_handler<H, A>(handler: H, mut conn: Conn) -> Response
     where
         H: Handler<A>,
     {
         let pending = conn.take_resp_headers();
+        let before_send = conn.before_send_list();
         let mut response = handler.call(conn).await;
         if !pending.is_empty() {
             let headers = response.headers_mut();
@@ -151,6 +152,7 @@ pub mod __private {
                 }
             }
         }
+        crate::conn::run_before_send_list(&before_send, &mut response);
         response
     }
 

@@ -15,10 +15,13 @@
 //! client.get("/nope").await.assert_status(404);
 //! # });
 //! ```
+//!
+//! A client made with [`TestClient::with_cookies`] keeps the cookies responses set
+//! and sends them back, as a browser does, so sessions work across requests.
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
@@ -37,7 +40,11 @@ type HandleFn = dyn Fn(http::Request<Body>) -> Pin<Box<dyn Future<Output = Respo
 #[derive(Clone)]
 pub struct TestClient {
     handle: Arc<HandleFn>,
+    jar: Option<CookieJar>,
 }
+
+/// The test client's cookies, `(name, value)` in the order they were set.
+type CookieJar = Arc<Mutex<Vec<(String, String)>>>;
 
 impl std::fmt::Debug for TestClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,6 +60,86 @@ impl TestClient {
                 let endpoint = endpoint.clone();
                 Box::pin(async move { endpoint.handle(request).await })
             }),
+            jar: None,
+        }
+    }
+
+    /// The same client with a cookie jar: cookies set by responses (`Set-Cookie`) are
+    /// kept and sent back in the `Cookie` header of later requests; a cookie set with
+    /// `Max-Age=0` or an expiry in the past is removed. A request that sets its own
+    /// `Cookie` header sends that instead. Clones of the client share the jar.
+    ///
+    /// ```
+    /// use zzz::{Conn, Endpoint, HeaderValue, test::TestClient};
+    ///
+    /// zzz::router! {
+    ///     pub AppRouter;
+    ///     get "/set" => set;
+    ///     get "/echo" => echo;
+    /// }
+    /// async fn set(mut conn: Conn) -> Conn {
+    ///     conn.put_resp_header(zzz::header::SET_COOKIE, HeaderValue::from_static("theme=dark; Path=/"));
+    ///     conn
+    /// }
+    /// async fn echo(conn: Conn) -> String {
+    ///     conn.header("cookie").unwrap_or("none").to_owned()
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let client = TestClient::new(Endpoint::new(AppRouter::new())).with_cookies();
+    /// client.get("/set").await.assert_status(200);
+    /// assert_eq!(client.cookie("theme").as_deref(), Some("dark"));
+    /// client.get("/echo").await.assert_text("theme=dark");
+    /// # });
+    /// ```
+    pub fn with_cookies(mut self) -> TestClient {
+        self.jar = Some(Arc::new(Mutex::new(Vec::new())));
+        self
+    }
+
+    /// The value of a cookie in the jar (`None` without a jar or without that cookie).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let jar = self.jar.as_ref()?.lock().expect("cookie jar lock");
+        jar.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+
+    /// Puts a cookie into the jar by hand (to send a forged or tampered value, say).
+    /// Panics if the client has no jar: make it with [`with_cookies`](TestClient::with_cookies).
+    pub fn put_cookie(&self, name: &str, value: &str) {
+        let jar = self.jar.as_ref().expect("put_cookie needs a client made with `with_cookies()`");
+        let mut jar = jar.lock().expect("cookie jar lock");
+        jar.retain(|(n, _)| n != name);
+        jar.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Empties the cookie jar (a new browser session).
+    pub fn clear_cookies(&self) {
+        if let Some(jar) = &self.jar {
+            jar.lock().expect("cookie jar lock").clear();
+        }
+    }
+
+    fn cookie_header(&self) -> Option<String> {
+        let jar = self.jar.as_ref()?.lock().expect("cookie jar lock");
+        if jar.is_empty() {
+            return None;
+        }
+        Some(jar.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; "))
+    }
+
+    fn store_cookies(&self, headers: &HeaderMap) {
+        let Some(jar) = &self.jar else { return };
+        let mut jar = jar.lock().expect("cookie jar lock");
+        for value in headers.get_all(header::SET_COOKIE) {
+            let Some(parsed) = value.to_str().ok().and_then(|v| cookie::Cookie::parse(v.to_owned()).ok()) else {
+                continue;
+            };
+            let expired = parsed.max_age().is_some_and(|age| age <= cookie::time::Duration::ZERO)
+                || parsed.expires_datetime().is_some_and(|at| at <= cookie::time::OffsetDateTime::now_utc());
+            jar.retain(|(n, _)| n != parsed.name());
+            if !expired {
+                jar.push((parsed.name().to_owned(), parsed.value().to_owned()));
+            }
         }
     }
 
@@ -136,12 +223,17 @@ impl TestRequest {
     }
 
     /// Sends the request and reads the whole response.
-    pub async fn send(self) -> TestResponse {
+    pub async fn send(mut self) -> TestResponse {
+        let has_cookie = self.builder.headers_ref().is_some_and(|h| h.contains_key(header::COOKIE));
+        if !has_cookie && let Some(cookies) = self.client.cookie_header() {
+            self.builder = self.builder.header(header::COOKIE, cookies);
+        }
         let request = self.builder.body(self.body).expect("test request is valid");
         let method = request.method().clone();
         let uri = request.uri().to_string();
         let response = (self.client.handle)(request).await;
         let (parts, body) = response.into_parts();
+        self.client.store_cookies(&parts.headers);
         let body = match body.collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(err) => panic!("reading the response body of {method} {uri} failed: {err}"),

@@ -15,7 +15,8 @@ use crate::response::{IntoResponse, Response, error_response};
 ///
 /// As an extractor it answers 415 when the `Content-Type` is not JSON, 413 over the
 /// endpoint's body limit, 400 with line and column for invalid JSON, and 422 naming
-/// the field when the JSON does not fit `T`.
+/// the field when the JSON does not fit `T`. When the [`Parsers`](crate::plugs::Parsers)
+/// plug already read the body, it decodes what the plug parsed.
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
@@ -51,6 +52,14 @@ impl<T: DeserializeOwned + Send> FromConn for Json<T> {
             other => {
                 return Err(JsonRejection::UnsupportedContentType { found: other.map(str::to_owned) });
             }
+        }
+        // The body parser plug already read the body: decode what it parsed.
+        if let Some(crate::plugs::BodyParams::Json(value)) = conn.assigns::<crate::plugs::BodyParams>() {
+            return serde_path_to_error::deserialize(&**value).map(Json).map_err(|err| {
+                let path = err.path().to_string();
+                let message = strip_position(&err.into_inner().to_string());
+                JsonRejection::Data { path, message }
+            });
         }
         let bytes = conn.read_body().await.map_err(|e| JsonRejection::Body(BodyRejection::from(e)))?;
         decode_json(&bytes).map(Json)
