@@ -63,6 +63,8 @@
 pub mod body;
 pub mod channels;
 pub mod conn;
+#[cfg(feature = "db")]
+pub mod db;
 pub mod endpoint;
 pub mod extract;
 pub mod handler;
