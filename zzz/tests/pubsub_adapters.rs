@@ -189,20 +189,69 @@ async fn postgres_reconnects_after_losing_its_connections() {
         .unwrap();
     assert_eq!(killed.len(), 2, "b's sending and listening connections were found and terminated");
 
-    // Messages sent while b is reconnecting may be lost (at most once, like Phoenix): keep
-    // sending until one gets through in each direction.
-    for (from, sub, label) in [(&a, &mut sb, "a→b"), (&b, &mut sa, "b→a")] {
-        let mut got = false;
-        for i in 0..200 {
-            from.broadcast("t", "ping", json!({"i": i})).unwrap();
-            if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(100), sub.recv()).await {
-                assert_eq!(msg.event, "ping");
-                got = true;
-                break;
-            }
+    gets_through(&a, &mut sb, "a→b").await;
+    gets_through(&b, &mut sa, "b→a").await;
+}
+
+/// Keep broadcasting from `from` until one reaches `sub` (messages sent while a node is
+/// reconnecting may be lost: at most once, like Phoenix).
+async fn gets_through(from: &PubSub, sub: &mut Subscription, label: &str) {
+    for i in 0..300 {
+        from.broadcast(sub.topic(), "ping", json!({"i": i})).unwrap();
+        if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(100), sub.recv()).await {
+            assert_eq!(msg.event, "ping");
+            return;
         }
-        assert!(got, "{label}: no broadcast got through after the reconnect");
     }
+    panic!("{label}: no broadcast got through within 30 s of the reconnect");
+}
+
+/// A Redis server of this test's own, so it can be killed and restarted.
+fn spawn_redis(port: u16) -> tokio::process::Child {
+    tokio::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run redis-server ({e}): install it with `apt-get install redis-server`"))
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("redis-server did not listen on port {port} within 5 s");
+}
+
+/// The Redis server restarts under two nodes: both re-establish their connections (publish
+/// and SUBSCRIBE again) and broadcasts flow both ways again.
+#[tokio::test]
+async fn redis_reconnects_after_the_server_restarts() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = spawn_redis(port);
+    wait_for_port(port).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let ch = unique("restart");
+    let connect = |name: &'static str| {
+        let (url, ch) = (url.clone(), ch.clone());
+        async move {
+            PubSub::with_adapter(RedisAdapter::connect(RedisConfig::new(url).channel_prefix(ch).node_name(name)).await.unwrap())
+        }
+    };
+    let (a, b) = (connect("a").await, connect("b").await);
+    let (mut sa, mut sb) = (a.subscribe("t"), b.subscribe("t"));
+    a.broadcast("t", "before", json!({})).unwrap();
+    assert_eq!(next(&mut sb).await.0, "before");
+    assert_eq!(next(&mut sa).await.0, "before");
+
+    server.kill().await.unwrap();
+    let _server = spawn_redis(port);
+    wait_for_port(port).await;
+    gets_through(&a, &mut sb, "a→b").await;
+    gets_through(&b, &mut sa, "b→a").await;
 }
 
 fn fast(down: Duration) -> ReplicationConfig {
@@ -216,7 +265,7 @@ async fn presence_replicates_and_times_out(backend: Backend) {
     let ch = unique("presence");
     let (ps_a, ps_b) = (node(backend, &ch, "a").await, node(backend, &ch, "b").await);
     let (pa, pb) = (Presence::new(ps_a.clone()), Presence::new(ps_b.clone()));
-    let cfg = fast(Duration::from_millis(1500));
+    let cfg = fast(Duration::from_millis(3000));
     let _ra = pa.start_replication(cfg.clone());
     let rb = pb.start_replication(cfg.clone());
     let mut diffs_a = ps_a.subscribe("room:1");

@@ -216,7 +216,7 @@ mod cluster {
     /// SIGKILL: node B vanishes without a word; after the (short) down period its users leave.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_cluster_killed_node_times_out() {
-        two_nodes(&pg_url(), "pg_kill", "KILL", 2_000).await;
+        two_nodes(&pg_url(), "pg_kill", "KILL", 3_000).await;
     }
 
     /// The same cluster over Redis.
@@ -228,6 +228,6 @@ mod cluster {
     /// A killed node's users leave over Redis too.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redis_cluster_killed_node_times_out() {
-        two_nodes(&redis_url(), "redis_kill", "KILL", 2_000).await;
+        two_nodes(&redis_url(), "redis_kill", "KILL", 3_000).await;
     }
 }
