@@ -288,6 +288,8 @@ impl PubSub {
     /// An unknown scheme (or one whose feature is off), or an unreachable service.
     pub async fn connect(url: &str, cluster: &ClusterConfig) -> Result<PubSub, PubSubError> {
         let scheme = url.split("://").next().unwrap_or_default();
+        #[cfg(not(any(feature = "pubsub-postgres", feature = "pubsub-redis")))]
+        let _ = cluster;
         match scheme {
             #[cfg(feature = "pubsub-postgres")]
             "postgres" | "postgresql" => {
