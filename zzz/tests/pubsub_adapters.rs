@@ -206,6 +206,41 @@ async fn gets_through(from: &PubSub, sub: &mut Subscription, label: &str) {
     panic!("{label}: no broadcast got through within 30 s of the reconnect");
 }
 
+/// A message the database refuses (a character its LATIN1 encoding lacks) is dropped with an
+/// error log; the messages around it, sent in the same batch, still arrive.
+#[tokio::test]
+async fn postgres_drops_only_what_the_database_refuses() {
+    use sqlx::Connection;
+    let db = unique("latin1");
+    let mut admin = sqlx::PgConnection::connect(&pg_url()).await.unwrap_or_else(|e| {
+        panic!("{e}: Postgres is needed at {} (set ZZZ_TEST_DATABASE_URL): `pg_ctlcluster <version> main start`", pg_url())
+    });
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {db} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let url = match pg_url().rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{db}"),
+        None => unreachable!("a Postgres URL has a path"),
+    };
+    {
+        let connect = |name: &'static str| {
+            let url = url.clone();
+            async move { PubSub::with_adapter(PostgresAdapter::connect(PostgresConfig::new(url).node_name(name)).await.unwrap()) }
+        };
+        let (a, b) = (connect("a").await, connect("b").await);
+        let mut sb = b.subscribe("t");
+        a.broadcast("t", "first", json!({"body": "café"})).unwrap();
+        a.broadcast("t", "refused", json!({"body": "字"})).unwrap();
+        a.broadcast("t", "last", json!({})).unwrap();
+        assert_eq!(next(&mut sb).await, ("first".into(), json!({"body": "café"})), "LATIN1 has é");
+        assert_eq!(next(&mut sb).await.0, "last");
+    }
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)"))).execute(&mut admin).await.unwrap();
+}
+
 /// A Redis server of this test's own, so it can be killed and restarted.
 fn spawn_redis(port: u16) -> tokio::process::Child {
     tokio::process::Command::new("redis-server")

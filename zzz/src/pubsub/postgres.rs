@@ -296,6 +296,7 @@ async fn send_loop(
             }
         }
         let mut delay = Duration::from_millis(50);
+        let mut refused = 0;
         while !batch.is_empty() {
             let c = match conn.as_mut() {
                 Some(c) => c,
@@ -312,16 +313,33 @@ async fn send_loop(
                     }
                 },
             };
-            let sent = sqlx::query("SELECT pg_notify($1, n) FROM unnest($2::text[]) WITH ORDINALITY AS t(n, i) ORDER BY i")
-                .bind(&channel)
-                .bind(&batch)
-                .execute(c)
-                .await;
-            match sent {
-                Ok(_) => batch.clear(),
-                Err(e) => {
-                    tracing::warn!(channel, "postgres pubsub: NOTIFY failed ({e}); reconnecting and retrying");
+            match notify(c, &channel, &batch).await {
+                Ok(()) => {
+                    batch.clear();
+                    refused = 0;
+                }
+                // A statement error may come from a connection the server is closing
+                // (e.g. terminated by an administrator): retry once on a new connection.
+                Err(sqlx::Error::Database(e)) if refused == 0 => {
+                    tracing::warn!(channel, "postgres pubsub: NOTIFY refused ({e}); retrying on a new connection");
+                    refused += 1;
                     conn = None;
+                }
+                // Refused again: something in the batch itself (e.g. a character the server
+                // encoding lacks). Send one by one so only what is refused is dropped.
+                Err(sqlx::Error::Database(_)) => {
+                    for n in batch.drain(..) {
+                        if let Err(e) = notify(c, &channel, std::slice::from_ref(&n)).await {
+                            tracing::error!(channel, "postgres pubsub: dropping a notification the database refuses ({} bytes): {e}", n.len());
+                        }
+                    }
+                    refused = 0;
+                }
+                Err(e) => {
+                    tracing::warn!(channel, "postgres pubsub: NOTIFY failed ({e}); reconnecting in {delay:?}");
+                    conn = None;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
         }
@@ -329,6 +347,16 @@ async fn send_loop(
             let _ = done.send(());
         }
     }
+}
+
+/// `NOTIFY` each of `payloads` on `channel`, in order, in one transaction.
+async fn notify(conn: &mut PgConnection, channel: &str, payloads: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, n) FROM unnest($2::text[]) WITH ORDINALITY AS t(n, i) ORDER BY i")
+        .bind(channel)
+        .bind(payloads)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// A message being reassembled from chunks.

@@ -238,8 +238,10 @@ async fn publish_loop(conn: MultiplexedConnection, client: redis::Client, mut rx
             match pipe.exec_async(c).await {
                 Ok(()) => batch.clear(),
                 Err(e) => {
-                    tracing::warn!("redis pubsub: PUBLISH failed ({e}); reconnecting and retrying");
+                    tracing::warn!("redis pubsub: PUBLISH failed ({e}); reconnecting in {delay:?}");
                     conn = None;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
         }
