@@ -280,9 +280,9 @@ impl PubSub {
     }
 
     /// A PubSub for a cluster chosen by `url`: `postgres://…` or `postgresql://…` (Postgres
-    /// `LISTEN`/`NOTIFY`), `redis://…` or `rediss://…` (Redis pub/sub), with the node name and
-    /// shared channel of `cluster` (defaults: a made-up unique name, `zzz_pubsub`). Needs a
-    /// tokio runtime.
+    /// `LISTEN`/`NOTIFY`) or `redis://…` (Redis pub/sub; TLS `rediss://` is not built in),
+    /// with the node name and shared channel of `cluster` (defaults: a made-up unique name,
+    /// `zzz_pubsub`). Needs a tokio runtime.
     ///
     /// # Errors
     /// An unknown scheme (or one whose feature is off), or an unreachable service.
@@ -303,7 +303,7 @@ impl PubSub {
                 Ok(PubSub::with_adapter(postgres::PostgresAdapter::connect(config).await?))
             }
             #[cfg(feature = "pubsub-redis")]
-            "redis" | "rediss" => {
+            "redis" => {
                 let mut config = redis::RedisConfig::new(url);
                 if let Some(node) = &cluster.node {
                     config = config.node_name(node);
