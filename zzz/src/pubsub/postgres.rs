@@ -478,7 +478,7 @@ mod tests {
     #[test]
     fn chunks_reassemble_in_any_order_and_skip_own() {
         let s = Sender::new("a".into());
-        let text: String = std::iter::repeat("héllo wörld ").take(2000).collect();
+        let text = "héllo wörld ".repeat(2000);
         let mut out = Vec::new();
         notifications(&s, text.clone(), &mut out);
         assert!(out.len() > 2);
