@@ -3,6 +3,8 @@
 
 : "${ZZZ_TEST_DATABASE_URL:=postgres://postgres@127.0.0.1:5432/postgres}"
 export ZZZ_TEST_DATABASE_URL
+: "${ZZZ_TEST_REDIS_URL:=redis://127.0.0.1:6379}"
+export ZZZ_TEST_REDIS_URL
 
 pg_bin() {
   # The newest installed PostgreSQL's bin directory, or wherever initdb is on PATH.
@@ -53,7 +55,7 @@ ensure_postgres() {
   ZZZ_PG_TEMP_DIR=$dir
   ZZZ_PG_RUN=("${run[@]}")
   ZZZ_PG_BIN=$bin
-  trap 'stop_temp_postgres' EXIT
+  trap 'stop_temp_services' EXIT
   export ZZZ_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
@@ -62,4 +64,55 @@ stop_temp_postgres() {
     "${ZZZ_PG_RUN[@]}" "$ZZZ_PG_BIN/pg_ctl" -D "$ZZZ_PG_TEMP_DIR/data" -m fast stop >/dev/null 2>&1 || true
     rm -rf "$ZZZ_PG_TEMP_DIR"
   fi
+}
+
+redis_answers() {
+  # redis://host:port[/db] -> host and port; PING with redis-cli, or a TCP connect without it.
+  local hostport=${1#*://}; hostport=${hostport##*@}; hostport=${hostport%%/*}
+  local host=${hostport%%:*} port=6379
+  [ "$hostport" != "$host" ] && port=${hostport##*:}
+  if command -v redis-cli >/dev/null 2>&1; then
+    [ "$(redis-cli -h "$host" -p "$port" ping 2>/dev/null)" = PONG ]
+  else
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+  fi
+}
+
+ensure_redis() {
+  if redis_answers "$ZZZ_TEST_REDIS_URL"; then
+    echo "== Redis answers at $ZZZ_TEST_REDIS_URL"
+    return
+  fi
+  if ! command -v redis-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== Installing redis-server (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >/dev/null 2>&1 || true
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "Redis does not answer at $ZZZ_TEST_REDIS_URL and redis-server is not installed." >&2
+    echo "Install it (apt-get install redis-server) or start a server and set ZZZ_TEST_REDIS_URL." >&2
+    exit 1
+  fi
+  local port dir
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  dir=$(mktemp -d /tmp/zzz-redis.XXXXXX)
+  echo "== Starting a throwaway Redis on 127.0.0.1:$port in $dir"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  export ZZZ_TEST_REDIS_URL="redis://127.0.0.1:$port"
+  for _ in $(seq 50); do redis_answers "$ZZZ_TEST_REDIS_URL" && break; sleep 0.1; done
+  redis_answers "$ZZZ_TEST_REDIS_URL" || { cat "$dir/redis.log" >&2; exit 1; }
+  ZZZ_REDIS_TEMP_DIR=$dir
+  trap 'stop_temp_services' EXIT
+}
+
+stop_temp_redis() {
+  if [ -n "${ZZZ_REDIS_TEMP_DIR:-}" ]; then
+    kill "$(cat "$ZZZ_REDIS_TEMP_DIR/redis.pid" 2>/dev/null)" 2>/dev/null || true
+    rm -rf "$ZZZ_REDIS_TEMP_DIR"
+  fi
+}
+
+stop_temp_services() {
+  stop_temp_postgres
+  stop_temp_redis
 }

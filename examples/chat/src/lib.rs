@@ -6,6 +6,10 @@
 //! `{online_at}`; event `new_msg` `{body}` is broadcast to the room as `new_msg`
 //! `{user, body}` and replied `ok`, an empty body is replied `error` `{reason: "empty"}`.
 //! `GET /` is a chat page that uses the official `phoenix` npm package.
+//!
+//! Several chat processes form one cluster when they share a PubSub (see `main.rs`:
+//! `PUBSUB=postgres://…` or `redis://…`): messages and presence then cross nodes, presence
+//! replicated by [`Presence::start_replication`].
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,10 +33,15 @@ zzz::router! {
     socket "/socket" => ChatSocket;
 }
 
-/// The endpoint: the router, with the chat socket on `pubsub`.
+/// The endpoint: the router, with the chat socket on `pubsub` (presence on this node only).
 pub fn endpoint(pubsub: PubSub) -> Endpoint<ChatRouter> {
-    let socket = ChatSocket { presence: Presence::new(pubsub.clone()) };
-    Endpoint::new(ChatRouter::new()).socket(SocketEndpoint::new(socket, pubsub))
+    endpoint_with_presence(pubsub.clone(), Presence::new(pubsub))
+}
+
+/// The endpoint with a given presence tracker on `pubsub`, e.g. one that replicates across a
+/// cluster.
+pub fn endpoint_with_presence(pubsub: PubSub, presence: Presence) -> Endpoint<ChatRouter> {
+    Endpoint::new(ChatRouter::new()).socket(SocketEndpoint::new(ChatSocket { presence }, pubsub))
 }
 
 /// The connection's user: the `user` parameter the client connected with.

@@ -1,5 +1,6 @@
 //! examples/chat driven by real clients: the official `phoenix` npm client under Node
-//! (WebSocket and LongPoll), and two pages in headless Debian Chromium.
+//! (WebSocket and LongPoll), two pages in headless Debian Chromium, and a cluster of two chat
+//! processes sharing Postgres or Redis.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -72,4 +73,161 @@ async fn the_page_and_its_scripts_are_served() {
     // The socket routes are in the route table as Phoenix prints them.
     let table = zzz::router::format_routes(chat::ChatRouter::route_table());
     assert!(table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["WS", "/socket/websocket", "ChatSocket"]), "{table}");
+}
+
+/// Two chat processes (the real `chat` binary) sharing a PubSub form one cluster.
+mod cluster {
+    use std::path::PathBuf;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::process::{Child, Command};
+
+    use super::{assets, npm_ci};
+
+    fn pg_url() -> String {
+        std::env::var("ZZZ_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    }
+
+    fn redis_url() -> String {
+        std::env::var("ZZZ_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    }
+
+    fn how_to_start(url: &str) -> &'static str {
+        if url.starts_with("redis") {
+            "Redis must run there (set ZZZ_TEST_REDIS_URL for another): `redis-server --daemonize yes` (Debian: apt-get install redis-server)"
+        } else {
+            "Postgres must run there (set ZZZ_TEST_DATABASE_URL for another): `pg_ctlcluster <version> main start` (Debian: apt-get install postgresql)"
+        }
+    }
+
+    /// A port nobody listens on right now.
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// One running `chat` process.
+    struct Node {
+        child: Child,
+        port: u16,
+        log: PathBuf,
+    }
+
+    impl Node {
+        fn log(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+
+        fn base(&self) -> String {
+            format!("http://127.0.0.1:{}", self.port)
+        }
+
+        /// Send a signal (`TERM`, `KILL`) with kill(1).
+        async fn signal(&self, sig: &str) {
+            let pid = self.child.id().expect("the node is running").to_string();
+            let status = Command::new("kill").args([&format!("-{sig}"), &pid]).status().await.expect("run kill");
+            assert!(status.success(), "kill -{sig} {pid} failed");
+        }
+    }
+
+    /// Start a chat node on a free port in the cluster at `url`/`channel`; wait until it
+    /// accepts connections.
+    async fn start_node(name: &str, url: &str, channel: &str, down_ms: u64) -> Node {
+        let port = free_port();
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{channel}-{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_chat"))
+            .env("PORT", port.to_string())
+            .env("ZZZ_HOST", "127.0.0.1")
+            .env("PUBSUB", url)
+            .env("PUBSUB_CHANNEL", channel)
+            .env("PUBSUB_NODE", name)
+            .env("PRESENCE_BROADCAST_MS", "200")
+            .env("PRESENCE_DOWN_MS", down_ms.to_string())
+            .env("RUST_LOG", "info")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the chat binary");
+        let mut node = Node { child, port, log };
+        for _ in 0..300 {
+            if let Ok(Some(status)) = node.child.try_wait() {
+                panic!("chat node {name} exited ({status}) before listening; {}\n{}", how_to_start(url), node.log());
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return node;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chat node {name} did not listen on port {port} within 30 s:\n{}", node.log());
+    }
+
+    /// alice on node A and bob on node B chat and see each other; then node B is stopped with
+    /// `signal` and bob must leave alice's presence list.
+    async fn two_nodes(url: &str, test: &str, signal: &str, down_ms: u64) {
+        tokio::task::spawn_blocking(npm_ci).await.unwrap();
+        let channel = format!("zzz_chat_{test}_{}", std::process::id());
+        let a = start_node("a", url, &channel, down_ms).await;
+        let mut b = start_node("b", url, &channel, down_ms).await;
+        let mut client = Command::new("node")
+            .arg(assets().join("tests/cluster_client.mjs"))
+            .args([a.base(), b.base(), format!("room:{test}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run node (is Node.js installed?)");
+        let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let run = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line == "READY" {
+                    b.signal(signal).await;
+                }
+                seen.push(line);
+            }
+            client.wait_with_output().await.unwrap()
+        };
+        let out = tokio::time::timeout(Duration::from_secs(120), run).await.expect("the cluster client finished in 120 s");
+        let stdout = seen.join("\n");
+        assert!(
+            out.status.success() && stdout.contains("# bob left"),
+            "cluster client failed:\n{stdout}\n{}\n--- node a:\n{}\n--- node b:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            a.log(),
+            b.log()
+        );
+        let status = tokio::time::timeout(Duration::from_secs(30), b.child.wait()).await.expect("node b exited").unwrap();
+        if signal == "TERM" {
+            assert!(status.success(), "node b did not shut down cleanly ({status}):\n{}", b.log());
+            assert!(b.log().contains("told the cluster this node's users left"), "{}", b.log());
+        }
+    }
+
+    /// SIGTERM: a clean shutdown tells the other node at once. The down period is an hour, so
+    /// only the shutdown notice can remove bob.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_cluster_clean_shutdown() {
+        two_nodes(&pg_url(), "pg_term", "TERM", 3_600_000).await;
+    }
+
+    /// SIGKILL: node B vanishes without a word; after the (short) down period its users leave.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_cluster_killed_node_times_out() {
+        two_nodes(&pg_url(), "pg_kill", "KILL", 3_000).await;
+    }
+
+    /// The same cluster over Redis.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_cluster_clean_shutdown() {
+        two_nodes(&redis_url(), "redis_term", "TERM", 3_600_000).await;
+    }
+
+    /// A killed node's users leave over Redis too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redis_cluster_killed_node_times_out() {
+        two_nodes(&redis_url(), "redis_kill", "KILL", 3_000).await;
+    }
 }

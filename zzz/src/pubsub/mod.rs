@@ -1,6 +1,10 @@
 //! PubSub: topic subscribe / broadcast, in-process by default, with an [`Adapter`] for
 //! several nodes.
 //!
+//! Adapters for a cluster of nodes: [`postgres::PostgresAdapter`] (`LISTEN`/`NOTIFY`, feature
+//! `pubsub-postgres`) and [`redis::RedisAdapter`] (`PUBLISH`/`SUBSCRIBE`, feature
+//! `pubsub-redis`), both on by default; [`PubSub::connect`] picks one from a URL.
+//!
 //! Subscribers live in a registry sharded by subscriber id, so subscribing from many tasks at
 //! once does not contend on one lock. A broadcast is one [`Broadcast`] value shared by `Arc`
 //! with every subscriber; channel sockets encode it once per serializer through its
@@ -20,8 +24,17 @@
 //! # }
 //! ```
 
+#[cfg(any(feature = "pubsub-postgres", feature = "pubsub-redis"))]
+mod envelope;
+#[cfg(feature = "pubsub-postgres")]
+pub mod postgres;
+#[cfg(feature = "pubsub-redis")]
+pub mod redis;
+
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
@@ -125,6 +138,20 @@ pub trait Adapter: Send + Sync + 'static {
     fn start(&self, dispatcher: Dispatcher);
     /// Send a broadcast to other nodes.
     fn forward(&self, msg: &Broadcast, target: Target<'_>) -> Result<(), PubSubError>;
+    /// Completes once every broadcast forwarded before the call has left this node (e.g.
+    /// before the process exits). The default completes at once.
+    fn flush(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Options of [`PubSub::connect`] shared by the cluster adapters.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterConfig {
+    /// This node's name, unique in the cluster (`None`: `node-<pid>-<random>`).
+    pub node: Option<String>,
+    /// The Postgres channel or Redis channel prefix the cluster shares (`None`: `zzz_pubsub`).
+    pub channel: Option<String>,
 }
 
 /// The in-process adapter: one node, nothing to forward.
@@ -252,9 +279,55 @@ impl PubSub {
         PubSub { inner }
     }
 
+    /// A PubSub for a cluster chosen by `url`: `postgres://…` or `postgresql://…` (Postgres
+    /// `LISTEN`/`NOTIFY`) or `redis://…` (Redis pub/sub; TLS `rediss://` is not built in),
+    /// with the node name and shared channel of `cluster` (defaults: a made-up unique name,
+    /// `zzz_pubsub`). Needs a tokio runtime.
+    ///
+    /// # Errors
+    /// An unknown scheme (or one whose feature is off), or an unreachable service.
+    pub async fn connect(url: &str, cluster: &ClusterConfig) -> Result<PubSub, PubSubError> {
+        let scheme = url.split("://").next().unwrap_or_default();
+        #[cfg(not(any(feature = "pubsub-postgres", feature = "pubsub-redis")))]
+        let _ = cluster;
+        match scheme {
+            #[cfg(feature = "pubsub-postgres")]
+            "postgres" | "postgresql" => {
+                let mut config = postgres::PostgresConfig::new(url);
+                if let Some(node) = &cluster.node {
+                    config = config.node_name(node);
+                }
+                if let Some(channel) = &cluster.channel {
+                    config = config.channel(channel);
+                }
+                Ok(PubSub::with_adapter(postgres::PostgresAdapter::connect(config).await?))
+            }
+            #[cfg(feature = "pubsub-redis")]
+            "redis" => {
+                let mut config = redis::RedisConfig::new(url);
+                if let Some(node) = &cluster.node {
+                    config = config.node_name(node);
+                }
+                if let Some(channel) = &cluster.channel {
+                    config = config.channel_prefix(channel);
+                }
+                Ok(PubSub::with_adapter(redis::RedisAdapter::connect(config).await?))
+            }
+            _ => Err(PubSubError::Adapter(format!(
+                "no PubSub adapter for {scheme:?} URLs: use postgres:// (feature pubsub-postgres) or redis:// (feature pubsub-redis)"
+            ))),
+        }
+    }
+
     /// This node's name.
     pub fn node_name(&self) -> &str {
         self.inner.adapter.node_name()
+    }
+
+    /// Wait until every broadcast made so far has left this node (see [`Adapter::flush`]);
+    /// call it before exiting so a last message (e.g. presence's shutdown notice) is not lost.
+    pub async fn flush(&self) {
+        self.inner.adapter.flush().await
     }
 
     /// Register `subscriber` under `id` for `topic` (idempotent for the same id and topic).
