@@ -10,18 +10,22 @@
 #
 # Environment:
 #   SOCKETS (100000)   joined sockets to open
-#   SOURCES (auto)     source addresses 127.0.0.1..127.0.0.N (default: one per 40,000 sockets, at least 2)
+#   SOURCES (auto)     source addresses 127.0.0.2..127.0.0.(N+1) (default: one per 20,000 sockets
+#                      per server, at least 2)
 #   SERVERS (auto)     server processes; 1 whenever the open-files limit allows SOCKETS in one
 #                      process. Only when it cannot be raised (no CAP_SYS_RESOURCE) are the
 #                      sockets sharded over several servers, and the table says so.
 #   ROUNDS (3)         timed broadcasts;  PAYLOAD (16) bytes of broadcast body
 #   HOLD (0)           seconds to hold every socket afterwards (past 60 s proves heartbeats work)
 #   CONCURRENCY (512)  handshakes in flight per load worker;  THREADS (1) threads per load worker
-#   BASE_PORT (4100)   the servers listen on 127.0.0.1:BASE_PORT+1…
 #   REPORT             also write the figures as JSON to this file
 #
+# Ports: one source address gives about 28,000 ephemeral ports per server address with the
+# default net.ipv4.ip_local_port_range (32768 60999). Rather than widening that range (which
+# would let the client's ports collide with fixed ports other programs listen on), the
+# client spreads its sockets over several source addresses 127.0.0.2…, binding each before
+# connecting (IP_BIND_ADDRESS_NO_PORT, SO_REUSEADDR); 127.0.0.1 is not used as a source.
 # Kernel settings (set here when writable, i.e. as root; otherwise printed):
-#   net.ipv4.ip_local_port_range = 1024 65535   (ephemeral ports per source address)
 #   net.core.somaxconn = 65535, net.ipv4.tcp_max_syn_backlog = 65535   (accept backlog under a connect storm)
 #   net.ipv4.tcp_tw_reuse = 1   (reuse TIME_WAIT ports between runs)
 # Each connection needs one descriptor in the server and one in the client: the script asks
@@ -36,8 +40,6 @@ PAYLOAD=${PAYLOAD:-16}
 HOLD=${HOLD:-0}
 CONCURRENCY=${CONCURRENCY:-512}
 THREADS=${THREADS:-1}
-BASE_PORT=${BASE_PORT:-4100}
-SOURCES=${SOURCES:-$(( SOCKETS / 40000 + 1 > 2 ? SOCKETS / 40000 + 1 : 2 ))}
 
 setting() {
   local path=/proc/sys/$1 want=$2
@@ -48,7 +50,6 @@ setting() {
     echo "== cannot set ${1//\//.} (now: $(cat "$path" 2>/dev/null)); as root: sysctl -w ${1//\//.}=\"$want\"" >&2
   fi
 }
-setting net/ipv4/ip_local_port_range "1024 65535"
 setting net/core/somaxconn 65535
 setting net/ipv4/tcp_max_syn_backlog 65535
 setting net/ipv4/tcp_tw_reuse 1
@@ -60,6 +61,8 @@ fi
 ulimit -Sn "$(ulimit -Hn)"
 per_process=$(( $(ulimit -Hn) - 256 ))
 SERVERS=${SERVERS:-$(( (SOCKETS + per_process - 1) / per_process ))}
+per_server=$(( (SOCKETS + SERVERS - 1) / SERVERS ))
+SOURCES=${SOURCES:-$(( per_server / 20000 + 1 > 2 ? per_server / 20000 + 1 : 2 ))}
 if [ "$SERVERS" -gt 1 ]; then
   echo "== one process may hold $per_process sockets: sharding $SOCKETS sockets over $SERVERS server processes" >&2
 fi
@@ -74,12 +77,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Each server takes a free port (PORT=0) and prints `ready <addr>`.
 addrs=()
 for k in $(seq 1 "$SERVERS"); do
-  port=$(( BASE_PORT + k ))
-  PORT=$port RUST_LOG=warn ./target/release/channels_server >"$out/server$k.log" 2>&1 &
+  PORT=0 RUST_LOG=warn ./target/release/channels_server >"$out/server$k.log" 2>&1 &
   pids+=($!)
-  addrs+=("127.0.0.1:$port")
 done
 for k in $(seq 1 "$SERVERS"); do
   for _ in $(seq 1 100); do
@@ -87,6 +89,7 @@ for k in $(seq 1 "$SERVERS"); do
     sleep 0.1
   done
   grep '^ready' "$out/server$k.log" >&2 || { cat "$out/server$k.log" >&2; echo "server $k did not start" >&2; exit 1; }
+  addrs+=("$(awk '/^ready/ {print $2; exit}' "$out/server$k.log")")
 done
 
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(free -g | awk '/^Mem/ {print $2}') GiB; SOCKETS=$SOCKETS SERVERS=$SERVERS SOURCES=$SOURCES" >&2

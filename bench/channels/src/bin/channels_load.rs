@@ -14,9 +14,12 @@
 //! server's RSS through `GET /stats` before and after, then for each round tells the
 //! workers which broadcast to expect, takes the time, sends `POST /broadcast` to every
 //! server and collects every socket's receipt time. Socket `i` goes to server
-//! `i % servers` from source address `127.0.0.(1 + i % sources)` (bound before connecting,
-//! with `IP_BIND_ADDRESS_NO_PORT`, so each source address has its own ephemeral ports).
-//! Only loopback addresses are accepted.
+//! `i % servers` from source address `127.0.0.(2 + i % sources)`, bound before connecting
+//! with `IP_BIND_ADDRESS_NO_PORT` (the port is picked per destination at connect time, so
+//! each source address brings a whole ephemeral port range) and `SO_REUSEADDR` (so the
+//! client's ports never stop a server elsewhere on the machine from binding a listener).
+//! 127.0.0.1 is left alone as a source: other programs bind their listeners there. Only
+//! loopback addresses are accepted.
 //!
 //! Prints a markdown table on stdout and writes the same figures as JSON to `--report`.
 
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use bench_channels::{TICK_EVENT, TOPIC, monotonic_ns, percentile, proc_status_kib, raise_nofile};
+use bench_channels::{TICK_EVENT, TOPIC, cpu_time_us, monotonic_ns, percentile, proc_status_kib, raise_nofile};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -90,7 +93,7 @@ fn parse_opts() -> Opts {
                 }
             }
             "--sockets" => o.sockets = num(value()),
-            "--sources" => o.sources = num(value()).clamp(1, 254) as u8,
+            "--sources" => o.sources = num(value()).clamp(1, 253) as u8,
             "--concurrency" => o.concurrency = num(value()).max(1),
             "--rounds" => o.rounds = num(value()),
             "--payload" => o.payload = num(value()),
@@ -220,17 +223,19 @@ async fn connect_and_join(
     {
         use std::os::fd::AsRawFd;
         let on: libc::c_int = 1;
-        // SAFETY: setsockopt on our own descriptor with a c_int option value.
         // IP_BIND_ADDRESS_NO_PORT: pick the port at connect time, per 4-tuple, so one
         // source address is not limited to one connection per ephemeral port overall.
-        unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_BIND_ADDRESS_NO_PORT,
-                &on as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
+        for (level, name) in [(libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT), (libc::SOL_SOCKET, libc::SO_REUSEADDR)] {
+            // SAFETY: setsockopt on our own descriptor with a c_int option value.
+            unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    level,
+                    name,
+                    &on as *const _ as *const libc::c_void,
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
         }
     }
     sock.bind(SocketAddr::V4(SocketAddrV4::new(source, 0))).map_err(|e| format!("bind {source}: {e}"))?;
@@ -400,7 +405,7 @@ async fn worker(opts: Opts, first: usize) {
     for k in 0..opts.sockets {
         let i = first + k;
         let server = opts.servers[i % opts.servers.len()];
-        let source = Ipv4Addr::new(127, 0, 0, 1 + (i % opts.sources as usize) as u8);
+        let source = Ipv4Addr::new(127, 0, 0, 2 + (i % opts.sources as usize) as u8);
         let permit = gate.clone().acquire_owned().await.expect("semaphore open");
         let task_shared = shared.clone();
         tokio::spawn(async move {
@@ -433,12 +438,14 @@ async fn worker(opts: Opts, first: usize) {
         json!(err)
     );
 
+    let mut cpu_at_expect = 0;
     while let Some(cmd) = cmd_rx.recv().await {
         let mut parts = cmd.split_whitespace();
         match (parts.next(), parts.next().and_then(|s| s.parse::<u64>().ok())) {
             (Some("expect"), Some(seq)) => {
                 shared.receipts.lock().unwrap().clear();
                 shared.expect.store(seq, Ordering::Release);
+                cpu_at_expect = cpu_time_us();
                 println!("expecting {seq}");
             }
             (Some("report"), Some(timeout_ms)) => {
@@ -454,7 +461,7 @@ async fn worker(opts: Opts, first: usize) {
                 let alive = shared.joined.load(Ordering::Relaxed) - shared.closed.load(Ordering::Relaxed);
                 let times = std::mem::take(&mut *shared.receipts.lock().unwrap());
                 let list: Vec<String> = times.iter().map(u64::to_string).collect();
-                println!("times {alive} {}", list.join(" "));
+                println!("times {alive} {} {}", cpu_time_us() - cpu_at_expect, list.join(" "));
             }
             (Some("status"), _) => {
                 let err = shared.first_error.lock().unwrap().clone().unwrap_or_default();
@@ -533,6 +540,10 @@ struct Round {
     p99_ms: f64,
     max_ms: f64,
     dispatch_ms: f64,
+    /// CPU time the server processes used from the trigger until every receipt was reported.
+    server_cpu_ms: f64,
+    /// CPU time the load workers used over the same span.
+    client_cpu_ms: f64,
 }
 
 fn timed_broadcast(opts: &Opts, workers: &mut [Worker], seq: u64) -> Round {
@@ -542,6 +553,7 @@ fn timed_broadcast(opts: &Opts, workers: &mut [Worker], seq: u64) -> Round {
     for w in workers.iter() {
         w.expect_line("expecting", Duration::from_secs(30));
     }
+    let server_cpu_before = sum(&stats(&opts.servers), "cpu_us");
     // Connect first, so the clock starts when the requests are written.
     let conns: Vec<std::net::TcpStream> = opts
         .servers
@@ -564,14 +576,17 @@ fn timed_broadcast(opts: &Opts, workers: &mut [Worker], seq: u64) -> Round {
         w.send("report 30000");
     }
     let mut expected = 0;
+    let mut client_cpu_us = 0;
     let mut lat: Vec<u64> = Vec::new();
     for w in workers.iter() {
         let line = w.expect_line("times", Duration::from_secs(60));
         let mut it = line.split_whitespace().skip(1);
         expected += it.next().and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        client_cpu_us += it.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         lat.extend(it.filter_map(|v| v.parse::<u64>().ok()).map(|t| t.saturating_sub(t0)));
     }
     lat.sort_unstable();
+    let server_cpu_us = sum(&stats(&opts.servers), "cpu_us") - server_cpu_before;
     let ms = |ns: u64| ns as f64 / 1e6;
     Round {
         expected,
@@ -580,6 +595,8 @@ fn timed_broadcast(opts: &Opts, workers: &mut [Worker], seq: u64) -> Round {
         p99_ms: ms(percentile(&lat, 0.99)),
         max_ms: ms(lat.last().copied().unwrap_or(0)),
         dispatch_ms,
+        server_cpu_ms: server_cpu_us as f64 / 1000.0,
+        client_cpu_ms: client_cpu_us as f64 / 1000.0,
     }
 }
 
@@ -588,11 +605,11 @@ fn coordinator_main(opts: Opts) {
     let per_worker = opts.per_worker.unwrap_or_else(|| (hard as usize).saturating_sub(256).max(1));
     let nworkers = opts.sockets.div_ceil(per_worker).max(1);
     eprintln!(
-        "== {} sockets over {} server process(es), {} load worker(s) (≤ {per_worker} sockets each: open-files hard limit {hard}), sources 127.0.0.1-127.0.0.{}",
+        "== {} sockets over {} server process(es), {} load worker(s) (≤ {per_worker} sockets each: open-files hard limit {hard}), sources 127.0.0.2-127.0.0.{}",
         opts.sockets,
         opts.servers.len(),
         nworkers,
-        opts.sources
+        opts.sources + 1
     );
     let before = stats(&opts.servers);
     let rss_before = sum(&before, "rss_kib");
@@ -656,8 +673,9 @@ fn coordinator_main(opts: Opts) {
     for r in 1..=opts.rounds {
         let round = timed_broadcast(&opts, &mut workers, r as u64);
         eprintln!(
-            "== broadcast {r}: {}/{} received, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (server dispatch {:.1} ms)",
-            round.received, round.expected, round.p50_ms, round.p99_ms, round.max_ms, round.dispatch_ms
+            "== broadcast {r}: {}/{} received, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (server dispatch {:.1} ms; CPU server {:.0} ms, client {:.0} ms)",
+            round.received, round.expected, round.p50_ms, round.p99_ms, round.max_ms, round.dispatch_ms,
+            round.server_cpu_ms, round.client_cpu_ms
         );
         rounds.push(round);
         std::thread::sleep(Duration::from_secs(1));
@@ -707,14 +725,16 @@ fn coordinator_main(opts: Opts) {
     println!("| load-client RSS per socket | {:.0} B |", (client_rss * 1024) as f64 / joined.max(1) as f64);
     for (r, round) in rounds.iter().enumerate() {
         println!(
-            "| broadcast {} → all: received / p50 / p99 / **max** | {}/{} · {:.1} / {:.1} / **{:.1} ms** (dispatch {:.1} ms) |",
+            "| broadcast {} → all: received / p50 / p99 / **max** | {}/{} · {:.1} / {:.1} / **{:.1} ms** (dispatch {:.1} ms; CPU server {:.0} ms, client {:.0} ms) |",
             r + 1,
             round.received,
             round.expected,
             round.p50_ms,
             round.p99_ms,
             round.max_ms,
-            round.dispatch_ms
+            round.dispatch_ms,
+            round.server_cpu_ms,
+            round.client_cpu_ms
         );
     }
     if let Some((alive, conns, rss, round)) = &held {
@@ -738,7 +758,8 @@ fn coordinator_main(opts: Opts) {
             "server_bytes_per_socket": per_socket, "client_rss_kib": client_rss,
             "rounds": rounds.iter().map(|r| json!({
                 "expected": r.expected, "received": r.received, "p50_ms": r.p50_ms,
-                "p99_ms": r.p99_ms, "max_ms": r.max_ms, "dispatch_ms": r.dispatch_ms})).collect::<Vec<_>>(),
+                "p99_ms": r.p99_ms, "max_ms": r.max_ms, "dispatch_ms": r.dispatch_ms,
+                "server_cpu_ms": r.server_cpu_ms, "client_cpu_ms": r.client_cpu_ms})).collect::<Vec<_>>(),
             "held": held.as_ref().map(|(alive, conns, rss, r)| json!({
                 "client_open": alive, "server_connections": conns, "server_rss_kib": rss,
                 "received": r.received, "expected": r.expected, "max_ms": r.max_ms})),

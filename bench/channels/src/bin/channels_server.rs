@@ -10,8 +10,8 @@
 //!   `{seq, body}` (`body` is `B` bytes, default 16) to topic `T` (default `room:bench`);
 //!   answers `{subscribers, dispatch_us}`, the time spent handing the broadcast to every
 //!   subscriber's mailbox.
-//! - `GET /stats`: `{rss_kib, hwm_kib, connections, subscribers}` from `/proc/self/status`
-//!   and the socket endpoint.
+//! - `GET /stats`: `{rss_kib, hwm_kib, connections, subscribers, cpu_us}` from
+//!   `/proc/self/status`, the socket endpoint and `getrusage`.
 //!
 //! Listens on `127.0.0.1:$PORT` (default 4000); `ZZZ_*` variables tune the server as usual,
 //! except that `ZZZ_MAX_CONNECTIONS` defaults to 1,000,000 here. Raises its own open-files
@@ -19,7 +19,7 @@
 
 use std::time::Instant;
 
-use bench_channels::{TICK_EVENT, TOPIC, proc_status_kib, raise_nofile};
+use bench_channels::{TICK_EVENT, TOPIC, cpu_time_us, proc_status_kib, raise_nofile};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zzz::channels::{
@@ -114,6 +114,7 @@ struct Stats {
     hwm_kib: u64,
     connections: usize,
     subscribers: usize,
+    cpu_us: u64,
 }
 
 async fn stats(State(socket): State<SocketEndpoint<BenchSocket>>) -> Json<Stats> {
@@ -122,6 +123,7 @@ async fn stats(State(socket): State<SocketEndpoint<BenchSocket>>) -> Json<Stats>
         hwm_kib: proc_status_kib(None, "VmHWM").unwrap_or(0),
         connections: socket.connection_count(),
         subscribers: socket.pubsub().subscriber_count(TOPIC),
+        cpu_us: cpu_time_us(),
     })
 }
 
