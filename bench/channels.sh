@@ -17,7 +17,7 @@
 #                      sockets sharded over several servers, and the table says so.
 #   ROUNDS (3)         timed broadcasts;  PAYLOAD (16) bytes of broadcast body
 #   HOLD (0)           seconds to hold every socket afterwards (past 60 s proves heartbeats work)
-#   CONCURRENCY (512)  handshakes in flight per load worker;  THREADS (1) threads per load worker
+#   CONCURRENCY (128)  handshakes in flight per load worker;  THREADS (1) threads per load worker
 #   REPORT             also write the figures as JSON to this file
 #
 # Ports: one source address gives about 28,000 ephemeral ports per server address with the
@@ -38,7 +38,7 @@ SOCKETS=${SOCKETS:-100000}
 ROUNDS=${ROUNDS:-3}
 PAYLOAD=${PAYLOAD:-16}
 HOLD=${HOLD:-0}
-CONCURRENCY=${CONCURRENCY:-512}
+CONCURRENCY=${CONCURRENCY:-128}
 THREADS=${THREADS:-1}
 
 setting() {

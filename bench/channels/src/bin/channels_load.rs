@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! channels_load --servers 127.0.0.1:4101[,127.0.0.1:4102…] --sockets 100000
-//!               [--sources 4] [--concurrency 512] [--rounds 3] [--payload 16]
+//!               [--sources 4] [--concurrency 128] [--rounds 3] [--payload 16]
 //!               [--hold 0] [--threads 1] [--per-worker N] [--report FILE]
 //! ```
 //!
@@ -58,7 +58,7 @@ struct Opts {
 fn usage(msg: &str) -> ! {
     eprintln!("channels_load: {msg}");
     eprintln!(
-        "usage: channels_load --servers 127.0.0.1:4101[,…] --sockets N [--sources 4] [--concurrency 512] \
+        "usage: channels_load --servers 127.0.0.1:4101[,…] --sockets N [--sources 4] [--concurrency 128] \
          [--rounds 3] [--payload 16] [--hold SECS] [--threads 1] [--per-worker N] [--report FILE]"
     );
     std::process::exit(2)
@@ -69,7 +69,7 @@ fn parse_opts() -> Opts {
         servers: Vec::new(),
         sockets: 10_000,
         sources: 4,
-        concurrency: 512,
+        concurrency: 128,
         rounds: 3,
         payload: 16,
         hold: 0,
@@ -197,6 +197,8 @@ fn parse_frame(buf: &[u8]) -> Result<Option<ServerFrame>, String> {
 struct Shared {
     joined: AtomicUsize,
     failed: AtomicUsize,
+    /// Connection attempts that failed and were tried again.
+    retried: AtomicUsize,
     closed: AtomicUsize,
     /// The broadcast `seq` being timed (0: none).
     expect: AtomicU64,
@@ -384,6 +386,7 @@ async fn worker(opts: Opts, first: usize) {
     let shared = Arc::new(Shared {
         joined: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
+        retried: AtomicUsize::new(0),
         closed: AtomicUsize::new(0),
         expect: AtomicU64::new(0),
         receipts: Mutex::new(Vec::new()),
@@ -411,7 +414,21 @@ async fn worker(opts: Opts, first: usize) {
         tokio::spawn(async move {
             let shared = task_shared;
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
-            match connect_and_join(i, server, source, &mut rng).await {
+            // Like phoenix.js, try again after a failed connect (up to 3 attempts); the
+            // retries are counted and reported.
+            let mut attempt = 0;
+            let result = loop {
+                attempt += 1;
+                match connect_and_join(i, server, source, &mut rng).await {
+                    Err(e) if attempt < 3 => {
+                        shared.retried.fetch_add(1, Ordering::Relaxed);
+                        shared.first_error.lock().unwrap().get_or_insert(e);
+                        tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                    }
+                    other => break other,
+                }
+            };
+            match result {
                 Ok((stream, rest)) => {
                     shared.joined.fetch_add(1, Ordering::Relaxed);
                     drop(permit);
@@ -432,9 +449,10 @@ async fn worker(opts: Opts, first: usize) {
     let elapsed = started.elapsed().as_secs_f64();
     let err = shared.first_error.lock().unwrap().clone().unwrap_or_default();
     println!(
-        "ready {} {} {elapsed:.3} {}",
+        "ready {} {} {} {elapsed:.3} {}",
         shared.joined.load(Ordering::Relaxed),
         shared.failed.load(Ordering::Relaxed),
+        shared.retried.load(Ordering::Relaxed),
         json!(err)
     );
 
@@ -643,20 +661,21 @@ fn coordinator_main(opts: Opts) {
         });
         workers.push(Worker { child, stdin, lines: rx });
     }
-    let (mut joined, mut failed) = (0usize, 0usize);
+    let (mut joined, mut failed, mut retried) = (0usize, 0usize, 0usize);
     let mut errors = Vec::new();
     for w in &workers {
         let line = w.expect_line("ready", Duration::from_secs(1800));
-        let mut it = line.splitn(5, ' ').skip(1);
+        let mut it = line.splitn(6, ' ').skip(1);
         joined += it.next().and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
         failed += it.next().and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        retried += it.next().and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
         let _secs = it.next();
         if let Some(e) = it.next().and_then(|e| serde_json::from_str::<String>(e).ok()).filter(|e| !e.is_empty()) {
             errors.push(e);
         }
     }
     let connect_secs = started.elapsed().as_secs_f64();
-    eprintln!("== {joined} joined, {failed} failed in {connect_secs:.1} s {errors:?}");
+    eprintln!("== {joined} joined, {failed} failed ({retried} attempts retried) in {connect_secs:.1} s {errors:?}");
 
     std::thread::sleep(Duration::from_secs(2));
     let after = stats(&opts.servers);
@@ -718,7 +737,7 @@ fn coordinator_main(opts: Opts) {
     println!("|---|---:|");
     println!("| sockets requested | {} |", opts.sockets);
     println!("| server processes / load workers | {} / {} |", opts.servers.len(), nworkers);
-    println!("| joined (failed) | {joined} ({failed}) |");
+    println!("| joined (failed; connect attempts retried) | {joined} ({failed}; {retried}) |");
     println!("| connect + join | {connect_secs:.1} s ({rate:.0} joins/s) |");
     println!("| server RSS before → after | {:.1} → {:.1} MiB |", rss_before as f64 / 1024.0, rss_after as f64 / 1024.0);
     println!("| **server RSS per joined socket** | **{per_socket:.0} B ({:.2} KiB)** |", per_socket / 1024.0);
@@ -748,12 +767,12 @@ fn coordinator_main(opts: Opts) {
         );
     }
     if !errors.is_empty() {
-        println!("\nfirst errors: {errors:?}");
+        println!("\nfirst error seen by each worker (retried or not): {errors:?}");
     }
     if let Some(path) = &opts.report {
         let report = json!({
             "sockets": opts.sockets, "servers": opts.servers.len(), "workers": nworkers,
-            "joined": joined, "failed": failed, "connect_secs": connect_secs,
+            "joined": joined, "failed": failed, "retried": retried, "connect_secs": connect_secs,
             "server_rss_before_kib": rss_before, "server_rss_after_kib": rss_after,
             "server_bytes_per_socket": per_socket, "client_rss_kib": client_rss,
             "rounds": rounds.iter().map(|r| json!({
