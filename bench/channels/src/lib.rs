@@ -62,13 +62,19 @@ pub fn monotonic_ns() -> u64 {
 
 /// CPU time (user + system) this process has used so far, in microseconds.
 pub fn cpu_time_us() -> u64 {
-    // SAFETY: getrusage writes the struct we pass.
+    let (user, system) = cpu_times_us();
+    user + system
+}
+
+/// CPU time this process has used so far in user space and in the kernel, in microseconds.
+pub fn cpu_times_us() -> (u64, u64) {
+    // SAFETY: getrusage writes the struct we pass; all-zero bytes are a valid rusage.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe {
         libc::getrusage(libc::RUSAGE_SELF, &mut ru);
     }
     let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    us(ru.ru_utime) + us(ru.ru_stime)
+    (us(ru.ru_utime), us(ru.ru_stime))
 }
 
 /// The value at quantile `q` (0.0–1.0) of an ascending slice (nearest rank); 0 when empty.

@@ -560,6 +560,8 @@ struct Round {
     dispatch_ms: f64,
     /// CPU time the server processes used from the trigger until every receipt was reported.
     server_cpu_ms: f64,
+    /// The part of `server_cpu_ms` spent in the kernel.
+    server_sys_ms: f64,
     /// CPU time the load workers used over the same span.
     client_cpu_ms: f64,
 }
@@ -571,7 +573,8 @@ fn timed_broadcast(opts: &Opts, workers: &mut [Worker], seq: u64) -> Round {
     for w in workers.iter() {
         w.expect_line("expecting", Duration::from_secs(30));
     }
-    let server_cpu_before = sum(&stats(&opts.servers), "cpu_us");
+    let before = stats(&opts.servers);
+    let (server_cpu_before, server_sys_before) = (sum(&before, "cpu_us"), sum(&before, "cpu_sys_us"));
     // Connect first, so the clock starts when the requests are written.
     let conns: Vec<std::net::TcpStream> = opts
         .servers
@@ -604,7 +607,9 @@ fn timed_broadcast(opts: &Opts, workers: &mut [Worker], seq: u64) -> Round {
         lat.extend(it.filter_map(|v| v.parse::<u64>().ok()).map(|t| t.saturating_sub(t0)));
     }
     lat.sort_unstable();
-    let server_cpu_us = sum(&stats(&opts.servers), "cpu_us") - server_cpu_before;
+    let after = stats(&opts.servers);
+    let server_cpu_us = sum(&after, "cpu_us") - server_cpu_before;
+    let server_sys_us = sum(&after, "cpu_sys_us") - server_sys_before;
     let ms = |ns: u64| ns as f64 / 1e6;
     Round {
         expected,
@@ -614,6 +619,7 @@ fn timed_broadcast(opts: &Opts, workers: &mut [Worker], seq: u64) -> Round {
         max_ms: ms(lat.last().copied().unwrap_or(0)),
         dispatch_ms,
         server_cpu_ms: server_cpu_us as f64 / 1000.0,
+        server_sys_ms: server_sys_us as f64 / 1000.0,
         client_cpu_ms: client_cpu_us as f64 / 1000.0,
     }
 }
@@ -692,9 +698,9 @@ fn coordinator_main(opts: Opts) {
     for r in 1..=opts.rounds {
         let round = timed_broadcast(&opts, &mut workers, r as u64);
         eprintln!(
-            "== broadcast {r}: {}/{} received, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (server dispatch {:.1} ms; CPU server {:.0} ms, client {:.0} ms)",
+            "== broadcast {r}: {}/{} received, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (server dispatch {:.1} ms; CPU server {:.0} ms ({:.0} ms kernel), client {:.0} ms)",
             round.received, round.expected, round.p50_ms, round.p99_ms, round.max_ms, round.dispatch_ms,
-            round.server_cpu_ms, round.client_cpu_ms
+            round.server_cpu_ms, round.server_sys_ms, round.client_cpu_ms
         );
         rounds.push(round);
         std::thread::sleep(Duration::from_secs(1));
@@ -744,7 +750,7 @@ fn coordinator_main(opts: Opts) {
     println!("| load-client RSS per socket | {:.0} B |", (client_rss * 1024) as f64 / joined.max(1) as f64);
     for (r, round) in rounds.iter().enumerate() {
         println!(
-            "| broadcast {} → all: received / p50 / p99 / **max** | {}/{} · {:.1} / {:.1} / **{:.1} ms** (dispatch {:.1} ms; CPU server {:.0} ms, client {:.0} ms) |",
+            "| broadcast {} → all: received / p50 / p99 / **max** | {}/{} · {:.1} / {:.1} / **{:.1} ms** (dispatch {:.1} ms; CPU server {:.0} ms ({:.0} kernel), client {:.0} ms) |",
             r + 1,
             round.received,
             round.expected,
@@ -753,6 +759,7 @@ fn coordinator_main(opts: Opts) {
             round.max_ms,
             round.dispatch_ms,
             round.server_cpu_ms,
+            round.server_sys_ms,
             round.client_cpu_ms
         );
     }
@@ -778,7 +785,7 @@ fn coordinator_main(opts: Opts) {
             "rounds": rounds.iter().map(|r| json!({
                 "expected": r.expected, "received": r.received, "p50_ms": r.p50_ms,
                 "p99_ms": r.p99_ms, "max_ms": r.max_ms, "dispatch_ms": r.dispatch_ms,
-                "server_cpu_ms": r.server_cpu_ms, "client_cpu_ms": r.client_cpu_ms})).collect::<Vec<_>>(),
+                "server_cpu_ms": r.server_cpu_ms, "server_sys_ms": r.server_sys_ms, "client_cpu_ms": r.client_cpu_ms})).collect::<Vec<_>>(),
             "held": held.as_ref().map(|(alive, conns, rss, r)| json!({
                 "client_open": alive, "server_connections": conns, "server_rss_kib": rss,
                 "received": r.received, "expected": r.expected, "max_ms": r.max_ms})),

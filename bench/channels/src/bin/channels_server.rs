@@ -10,7 +10,7 @@
 //!   `{seq, body}` (`body` is `B` bytes, default 16) to topic `T` (default `room:bench`);
 //!   answers `{subscribers, dispatch_us}`, the time spent handing the broadcast to every
 //!   subscriber's mailbox.
-//! - `GET /stats`: `{rss_kib, hwm_kib, connections, subscribers, cpu_us}` from
+//! - `GET /stats`: `{rss_kib, hwm_kib, connections, subscribers, cpu_us, cpu_sys_us}` from
 //!   `/proc/self/status`, the socket endpoint and `getrusage`.
 //!
 //! Listens on `127.0.0.1:$PORT` (default 4000); `ZZZ_*` variables tune the server as usual,
@@ -19,7 +19,7 @@
 
 use std::time::Instant;
 
-use bench_channels::{TICK_EVENT, TOPIC, cpu_time_us, proc_status_kib, raise_nofile};
+use bench_channels::{TICK_EVENT, TOPIC, cpu_times_us, proc_status_kib, raise_nofile};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zzz::channels::{
@@ -115,15 +115,18 @@ struct Stats {
     connections: usize,
     subscribers: usize,
     cpu_us: u64,
+    cpu_sys_us: u64,
 }
 
 async fn stats(State(socket): State<SocketEndpoint<BenchSocket>>) -> Json<Stats> {
+    let (user, system) = cpu_times_us();
     Json(Stats {
         rss_kib: proc_status_kib(None, "VmRSS").unwrap_or(0),
         hwm_kib: proc_status_kib(None, "VmHWM").unwrap_or(0),
         connections: socket.connection_count(),
         subscribers: socket.pubsub().subscriber_count(TOPIC),
-        cpu_us: cpu_time_us(),
+        cpu_us: user + system,
+        cpu_sys_us: system,
     })
 }
 
