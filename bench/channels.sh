@@ -59,9 +59,13 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
   ulimit -Hn "$want" 2>/dev/null || echo "== cannot raise the open-files hard limit to $want (no CAP_SYS_RESOURCE); it stays $(ulimit -Hn)" >&2
 fi
 ulimit -Sn "$(ulimit -Hn)"
-per_process=$(( $(ulimit -Hn) - 256 ))
+if [ "$(ulimit -Hn)" = unlimited ]; then per_process=$(( SOCKETS + 256 )); else per_process=$(( $(ulimit -Hn) - 256 )); fi
 SERVERS=${SERVERS:-$(( (SOCKETS + per_process - 1) / per_process ))}
 per_server=$(( (SOCKETS + SERVERS - 1) / SERVERS ))
+if [ "$per_server" -gt "$per_process" ]; then
+  echo "SERVERS=$SERVERS would put $per_server sockets in one server, over its open-files budget of $per_process" >&2
+  exit 1
+fi
 SOURCES=${SOURCES:-$(( per_server / 20000 + 1 > 2 ? per_server / 20000 + 1 : 2 ))}
 if [ "$SERVERS" -gt 1 ]; then
   echo "== one process may hold $per_process sockets: sharding $SOCKETS sockets over $SERVERS server processes" >&2
