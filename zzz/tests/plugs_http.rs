@@ -255,6 +255,8 @@ async fn logger_writes_one_line_per_request_and_telemetry_fires() {
         .with_target(true)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests without a subscriber may have cached callsites as uninteresting; recompute.
+    tracing::callsite::rebuild_interest_cache();
 
     let events: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = events.clone();
@@ -303,6 +305,8 @@ async fn logger_json_format() {
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests without a subscriber may have cached callsites as uninteresting; recompute.
+    tracing::callsite::rebuild_interest_cache();
     let client = TestClient::new(
         Endpoint::new(LogRouter::new()).pipeline(Pipeline::new().plug(Logger::new().format(LogFormat::Json))),
     );

@@ -1187,6 +1187,9 @@ impl tracing::Subscriber for Captured {
 async fn queries_are_logged_with_timings_but_not_values() {
     let cap = Captured::default();
     let _guard = tracing::subscriber::set_default(cap.clone());
+    // Other tests in this binary run without a subscriber; a callsite first hit there is
+    // cached as "never interested". Recompute with this thread's subscriber registered.
+    tracing::callsite::rebuild_interest_cache();
     let db = TestDb::sqlite_memory().await.unwrap();
     migrate(&db.repo).await;
     cap.0.lock().unwrap().clear();
