@@ -215,6 +215,8 @@ pub(crate) struct QueueState {
     pub(crate) wake: Notify,
     running: Mutex<HashMap<i64, AbortHandle>>,
     producer: Mutex<Option<JoinHandle<()>>>,
+    /// Held by the producer from its pause check to the end of a fetch.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 struct Inner {
@@ -371,10 +373,12 @@ impl Runner {
         Jobs::insert(&self.inner.repo, job).await
     }
 
-    /// Stop fetching new jobs for `queue` on this node (running jobs finish).
-    pub fn pause_queue(&self, queue: &str) -> Result<(), JobsError> {
+    /// Stop fetching new jobs for `queue` on this node (running jobs finish). When
+    /// this returns, no fetch of the queue is in flight on this node.
+    pub async fn pause_queue(&self, queue: &str) -> Result<(), JobsError> {
         let q = self.queue(queue)?;
         q.paused.store(true, Ordering::SeqCst);
+        drop(q.fetching.lock().await);
         Ok(())
     }
 
@@ -506,6 +510,7 @@ impl Inner {
             wake: Notify::new(),
             running: Mutex::new(HashMap::new()),
             producer: Mutex::new(None),
+            fetching: tokio::sync::Mutex::new(()),
         });
         crate::register_local(&q);
         let h = tokio::spawn(produce(self.clone(), q.clone()));
@@ -583,6 +588,7 @@ async fn produce(inner: Arc<Inner>, q: Arc<QueueState>) {
         if inner.stopping() {
             return;
         }
+        let fetching = q.fetching.lock().await;
         if !q.paused.load(Ordering::SeqCst) {
             let running = q.running.lock().expect("running").len();
             let demand = q.limit.load(Ordering::SeqCst).saturating_sub(running);
@@ -598,6 +604,7 @@ async fn produce(inner: Arc<Inner>, q: Arc<QueueState>) {
                         }
                     }
                     Err(e) => {
+                        drop(fetching);
                         tracing::warn!(target: "zzz_jobs", queue = %q.name, error = %e, "fetch failed; retrying");
                         if !nap(&mut stop, inner.poll_interval).await {
                             return;
@@ -607,6 +614,7 @@ async fn produce(inner: Arc<Inner>, q: Arc<QueueState>) {
                 }
             }
         }
+        drop(fetching);
         tokio::select! {
             _ = q.wake.notified() => {}
             _ = tokio::time::sleep(inner.poll_interval) => {}

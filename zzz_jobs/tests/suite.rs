@@ -462,7 +462,7 @@ mod cases {
         let repo = setup(db).await;
         let log = Log::default();
         let r = Runner::builder(&repo).queue("serial", 1).queue("pair", 2).registry(registry(&log)).start().await.unwrap();
-        r.pause_queue("serial").unwrap();
+        r.pause_queue("serial").await.unwrap();
         assert_eq!(r.queue_status("serial").unwrap(), (1, 0, true));
         let mut ids = vec![];
         for p in [5, 0, 9, 3] {
@@ -481,7 +481,7 @@ mod cases {
         // Limit 2: never more than 2 at once, even with 10 slow jobs.
         let log2 = Log::default();
         let r2 = Runner::builder(&repo).queue("pair", 2).registry(registry(&log2)).plugins(false).start().await.unwrap();
-        r.pause_queue("pair").unwrap();
+        r.pause_queue("pair").await.unwrap();
         let mut s = script("ok");
         s.sleep_ms = 20;
         let jobs = Jobs::insert_all(&repo, (0..10).map(|_| Scripted::new(s.clone()).queue("pair")).collect()).await.unwrap();
@@ -493,7 +493,7 @@ mod cases {
         r2.scale_queue("pair", 4).unwrap();
         assert_eq!(r2.queue_status("pair").unwrap().0, 4);
         assert!(r2.scale_queue("pair", 0).is_err());
-        assert!(r2.pause_queue("nope").is_err());
+        assert!(r2.pause_queue("nope").await.is_err());
         r2.shutdown().await;
         r.shutdown().await;
     }
