@@ -7,7 +7,9 @@
 //! Options: `--jobs N` (default 20000), `--database URL` (default
 //! `ZZZ_TEST_DATABASE_URL` or the local test Postgres), `--limit C` (queue
 //! concurrency, default 100), `--single N` (jobs inserted one by one for the single
-//! insert rate, default 2000). On Postgres it works in a fresh schema dropped at the
+//! insert rate, default 2000), `--drop-gin` (drop the GIN indexes on args/meta
+//! first, to measure what they cost), `--async-commit` (the runner's bookkeeping
+//! with `synchronous_commit = off`, see `RunnerBuilder::async_commit`). On Postgres it works in a fresh schema dropped at the
 //! end; on SQLite it empties the jobs table first. The last line is `jobs/s: <n>`.
 
 use std::sync::Arc;
@@ -56,6 +58,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     Jobs::migrate(&repo).await?;
     repo.execute_raw("DELETE FROM zzz_jobs").await?;
+    if std::env::args().any(|a| a == "--drop-gin") {
+        repo.execute_raw("DROP INDEX IF EXISTS zzz_jobs_args_index; DROP INDEX IF EXISTS zzz_jobs_meta_index").await?;
+        println!("GIN indexes on args/meta dropped");
+    }
     println!("database: {:?}, jobs: {n}, queue limit: {limit}", repo.dialect());
 
     // Single inserts.
@@ -86,6 +92,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let runner = Runner::builder(&repo)
         .queue("bench", limit)
+        .async_commit(std::env::args().any(|a| a == "--async-commit"))
         .registry(Registry::new().register(Noop(done.clone())))
         .start()
         .await?;

@@ -418,8 +418,8 @@ pub(crate) async fn complete_many(ex: &mut RawExecutor<'_>, ids: &[i64], now: Da
     if ids.is_empty() {
         return Ok(0);
     }
-    const PG: &str = "UPDATE zzz_jobs SET state = 'completed', completed_at = $2 WHERE id = ANY($1)";
-    const LT: &str = "UPDATE zzz_jobs SET state = 'completed', completed_at = ?2 WHERE id IN (SELECT value FROM json_each(?1))";
+    const PG: &str = "UPDATE zzz_jobs SET state = 'completed', completed_at = $2 WHERE id = ANY($1) AND state = 'executing'";
+    const LT: &str = "UPDATE zzz_jobs SET state = 'completed', completed_at = ?2 WHERE id IN (SELECT value FROM json_each(?1)) AND state = 'executing'";
     let r = dispatch!(
         ex,
         |pg| sqlx::query(PG).bind(ids).bind(now).execute(pg).await?.rows_affected(),
@@ -433,9 +433,9 @@ pub(crate) async fn ack(ex: &mut RawExecutor<'_>, id: i64, kind: &AckKind, now: 
     match kind {
         AckKind::Fail { state, retry_at, error } => {
             const PG: &str = "UPDATE zzz_jobs SET state = $2, scheduled_at = $3, \
-                discarded_at = CASE WHEN $2 = 'discarded' THEN $4 ELSE discarded_at END, errors = array_append(errors, $5::jsonb) WHERE id = $1";
+                discarded_at = CASE WHEN $2 = 'discarded' THEN $4 ELSE discarded_at END, errors = array_append(errors, $5::jsonb) WHERE id = $1 AND state = 'executing'";
             const LT: &str = "UPDATE zzz_jobs SET state = ?2, scheduled_at = ?3, \
-                discarded_at = CASE WHEN ?2 = 'discarded' THEN ?4 ELSE discarded_at END, errors = json_insert(errors, '$[#]', json(?5)) WHERE id = ?1";
+                discarded_at = CASE WHEN ?2 = 'discarded' THEN ?4 ELSE discarded_at END, errors = json_insert(errors, '$[#]', json(?5)) WHERE id = ?1 AND state = 'executing'";
             dispatch!(
                 ex,
                 |pg| sqlx::query(PG).bind(id).bind(state.as_str()).bind(retry_at).bind(now).bind(Json(error)).execute(pg).await.map(|_| ())?,
@@ -443,8 +443,8 @@ pub(crate) async fn ack(ex: &mut RawExecutor<'_>, id: i64, kind: &AckKind, now: 
             );
         }
         AckKind::Cancel { error } => {
-            const PG: &str = "UPDATE zzz_jobs SET state = 'cancelled', cancelled_at = $2, errors = array_append(errors, $3::jsonb) WHERE id = $1";
-            const LT: &str = "UPDATE zzz_jobs SET state = 'cancelled', cancelled_at = ?2, errors = json_insert(errors, '$[#]', json(?3)) WHERE id = ?1";
+            const PG: &str = "UPDATE zzz_jobs SET state = 'cancelled', cancelled_at = $2, errors = array_append(errors, $3::jsonb) WHERE id = $1 AND state = 'executing'";
+            const LT: &str = "UPDATE zzz_jobs SET state = 'cancelled', cancelled_at = ?2, errors = json_insert(errors, '$[#]', json(?3)) WHERE id = ?1 AND state = 'executing'";
             dispatch!(
                 ex,
                 |pg| sqlx::query(PG).bind(id).bind(now).bind(Json(error)).execute(pg).await.map(|_| ())?,
@@ -452,8 +452,8 @@ pub(crate) async fn ack(ex: &mut RawExecutor<'_>, id: i64, kind: &AckKind, now: 
             );
         }
         AckKind::Discard { error } => {
-            const PG: &str = "UPDATE zzz_jobs SET state = 'discarded', discarded_at = $2, errors = array_append(errors, $3::jsonb) WHERE id = $1";
-            const LT: &str = "UPDATE zzz_jobs SET state = 'discarded', discarded_at = ?2, errors = json_insert(errors, '$[#]', json(?3)) WHERE id = ?1";
+            const PG: &str = "UPDATE zzz_jobs SET state = 'discarded', discarded_at = $2, errors = array_append(errors, $3::jsonb) WHERE id = $1 AND state = 'executing'";
+            const LT: &str = "UPDATE zzz_jobs SET state = 'discarded', discarded_at = ?2, errors = json_insert(errors, '$[#]', json(?3)) WHERE id = ?1 AND state = 'executing'";
             dispatch!(
                 ex,
                 |pg| sqlx::query(PG).bind(id).bind(now).bind(Json(error)).execute(pg).await.map(|_| ())?,
@@ -462,9 +462,9 @@ pub(crate) async fn ack(ex: &mut RawExecutor<'_>, id: i64, kind: &AckKind, now: 
         }
         AckKind::Snooze { until } => {
             const PG: &str = "UPDATE zzz_jobs SET state = 'scheduled', scheduled_at = $2, attempt = GREATEST(attempt - 1, 0), \
-                meta = jsonb_set(meta, '{snoozed}', to_jsonb(COALESCE((meta->>'snoozed')::bigint, 0) + 1)) WHERE id = $1";
+                meta = jsonb_set(meta, '{snoozed}', to_jsonb(COALESCE((meta->>'snoozed')::bigint, 0) + 1)) WHERE id = $1 AND state = 'executing'";
             const LT: &str = "UPDATE zzz_jobs SET state = 'scheduled', scheduled_at = ?2, attempt = MAX(attempt - 1, 0), \
-                meta = json_set(meta, '$.snoozed', COALESCE(json_extract(meta, '$.snoozed'), 0) + 1) WHERE id = ?1";
+                meta = json_set(meta, '$.snoozed', COALESCE(json_extract(meta, '$.snoozed'), 0) + 1) WHERE id = ?1 AND state = 'executing'";
             dispatch!(
                 ex,
                 |pg| sqlx::query(PG).bind(id).bind(until).execute(pg).await.map(|_| ())?,

@@ -164,8 +164,9 @@ impl Jobs {
     }
 
     /// Cancel a job that has not finished. An attempt already executing is not
-    /// interrupted (Oban kills it) and its result, when it ends, overwrites the
-    /// cancellation. Returns the cancelled job, or `None` if it had already finished.
+    /// interrupted (Oban kills it), but its result is not written: results only
+    /// apply to jobs still `executing`. Returns the cancelled job, or `None` if it
+    /// had already finished.
     pub async fn cancel(repo: &Repo, id: i64) -> Result<Option<Job>, JobsError> {
         let mut h = repo.raw().await;
         db::cancel(&mut h.executor(), id, Utc::now()).await

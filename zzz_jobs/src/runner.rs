@@ -74,6 +74,7 @@ pub struct RunnerBuilder {
     lifeline: Option<Lifeline>,
     cron: Vec<CronEntry>,
     timezone: Tz,
+    async_commit: bool,
 }
 
 impl RunnerBuilder {
@@ -146,6 +147,21 @@ impl RunnerBuilder {
         self
     }
 
+    /// On Postgres, write the queue's own bookkeeping (claims, results, staging,
+    /// heartbeats, lifeline, pruning) with `synchronous_commit = off`, on a small
+    /// pool of its own (default false).
+    ///
+    /// Each claim and each batch of results is then one commit that does not wait for
+    /// the WAL flush, which on a disk with slow fsync is most of its cost. What it
+    /// trades: if the *Postgres server* crashes, the last fraction of a second of
+    /// claims and results may be lost, so those jobs run again — the same
+    /// at-least-once outcome as a node crash. Job inserts and application data are
+    /// unaffected (they go through the application's repo, with its settings).
+    pub fn async_commit(mut self, on: bool) -> Self {
+        self.async_commit = on;
+        self
+    }
+
     /// Start the node: heartbeat, try to lead, then start the queues and plugins.
     pub async fn start(self) -> Result<Runner, JobsError> {
         for (name, limit) in &self.queues {
@@ -159,7 +175,17 @@ impl RunnerBuilder {
         let (events, _) = broadcast::channel(16_384);
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let (stop_tx, _) = watch::channel(false);
+        let bookkeeping = match (self.async_commit, self.repo.pg_pool()) {
+            (true, Some(pool)) => {
+                let opts = (*pool.connect_options()).clone().options([("synchronous_commit", "off")]);
+                let size = (self.queues.len() as u32 + 4).min(pool.options().get_max_connections().max(2));
+                Some(sqlx::postgres::PgPoolOptions::new().max_connections(size).connect_lazy_with(opts))
+            }
+            _ => None,
+        };
+        let exec = Exec { repo: self.repo.clone(), pool: bookkeeping };
         let inner = Arc::new(Inner {
+            exec: exec.clone(),
             repo: self.repo.clone(),
             registry: self.registry,
             node: self.node,
@@ -180,7 +206,7 @@ impl RunnerBuilder {
             rebooted: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
         });
-        let acker = tokio::spawn(ack_loop(self.repo.clone(), events, ack_rx));
+        let acker = tokio::spawn(ack_loop(exec, events, ack_rx));
         inner.tasks.lock().expect("tasks").push(acker);
 
         inner.peer_tick().await?;
@@ -219,7 +245,39 @@ pub(crate) struct QueueState {
     fetching: tokio::sync::Mutex<()>,
 }
 
+/// Where the runner's bookkeeping statements run: the application's repo, or a
+/// dedicated asynchronous-commit pool (see [`RunnerBuilder::async_commit`]).
+#[derive(Clone)]
+struct Exec {
+    repo: Repo,
+    pool: Option<sqlx::PgPool>,
+}
+
+enum Held<'a> {
+    Pool(&'a sqlx::PgPool),
+    Repo(zzz_db::RawHandle<'a>),
+}
+
+impl Held<'_> {
+    fn executor(&mut self) -> zzz_db::RawExecutor<'_> {
+        match self {
+            Held::Pool(p) => zzz_db::RawExecutor::PgPool(p),
+            Held::Repo(h) => h.executor(),
+        }
+    }
+}
+
+impl Exec {
+    async fn raw(&self) -> Held<'_> {
+        match &self.pool {
+            Some(p) => Held::Pool(p),
+            None => Held::Repo(self.repo.raw().await),
+        }
+    }
+}
+
 struct Inner {
+    exec: Exec,
     repo: Repo,
     registry: Registry,
     node: String,
@@ -350,6 +408,7 @@ impl Runner {
             lifeline: Some(Lifeline::default()),
             cron: vec![],
             timezone: Tz::UTC,
+            async_commit: false,
         }
     }
 
@@ -437,7 +496,7 @@ impl Runner {
     pub async fn rescue_now(&self) -> Result<u64, JobsError> {
         let l = self.inner.lifeline.unwrap_or_default();
         let now = Utc::now();
-        let mut h = self.inner.repo.raw().await;
+        let mut h = self.inner.exec.raw().await;
         db::rescue(&mut h.executor(), now, now - chrono::Duration::from_std(l.rescue_after).unwrap_or(chrono::Duration::MAX)).await
     }
 
@@ -478,7 +537,7 @@ impl Runner {
             let _ = rx.await;
         }
         if !released.is_empty() {
-            let mut h = inner.repo.raw().await;
+            let mut h = inner.exec.raw().await;
             if let Err(e) = db::release(&mut h.executor(), &released, Utc::now()).await {
                 tracing::error!(target: "zzz_jobs", error = %e, "could not release jobs at shutdown; the lifeline will rescue them");
             }
@@ -487,7 +546,7 @@ impl Runner {
         for t in tasks {
             t.abort();
         }
-        let mut h = inner.repo.raw().await;
+        let mut h = inner.exec.raw().await;
         let _ = db::resign(&mut h.executor(), &inner.node).await;
         inner.leader.store(false, Ordering::SeqCst);
         tracing::info!(target: "zzz_jobs", node = %inner.node, released = released.len(), "queue shutdown");
@@ -525,7 +584,7 @@ impl Inner {
     async fn peer_tick(self: &Arc<Self>) -> Result<(), JobsError> {
         let now = Utc::now();
         let expires = now + chrono::Duration::from_std(self.peer_ttl).unwrap_or(chrono::Duration::MAX);
-        let mut h = self.repo.raw().await;
+        let mut h = self.exec.raw().await;
         let mut ex = h.executor();
         db::heartbeat(&mut ex, &self.node, now, expires).await?;
         let lead = self.plugins && db::elect(&mut ex, &self.node, now, expires).await?;
@@ -546,7 +605,7 @@ impl Inner {
     }
 
     async fn stage(&self) -> Result<Vec<String>, JobsError> {
-        let mut h = self.repo.raw().await;
+        let mut h = self.exec.raw().await;
         let queues = db::stage(&mut h.executor(), Utc::now(), 5_000).await?;
         drop(h);
         let qs = self.queues.lock().expect("queues");
@@ -584,21 +643,40 @@ async fn nap(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
 
 async fn produce(inner: Arc<Inner>, q: Arc<QueueState>) {
     let mut stop = inner.stop.subscribe();
+    let mut backlog = false;
     loop {
         if inner.stopping() {
             return;
         }
         let fetching = q.fetching.lock().await;
         if !q.paused.load(Ordering::SeqCst) {
-            let running = q.running.lock().expect("running").len();
-            let demand = q.limit.load(Ordering::SeqCst).saturating_sub(running);
+            let limit = q.limit.load(Ordering::SeqCst);
+            let mut running = q.running.lock().expect("running").len();
+            let mut demand = limit.saturating_sub(running);
+            // With a backlog, a claim of a few jobs costs one commit just like a claim
+            // of many: give finishing jobs up to 2 ms to free more slots first.
+            if backlog && demand > 0 && demand < limit.div_ceil(2) && running > 0 {
+                let until = tokio::time::Instant::now() + Duration::from_millis(2);
+                loop {
+                    tokio::select! {
+                        _ = q.wake.notified() => {}
+                        _ = tokio::time::sleep_until(until) => {}
+                    }
+                    running = q.running.lock().expect("running").len();
+                    demand = limit.saturating_sub(running);
+                    if demand >= limit.div_ceil(2) || running == 0 || tokio::time::Instant::now() >= until {
+                        break;
+                    }
+                }
+            }
             if demand > 0 {
                 let res = {
-                    let mut h = inner.repo.raw().await;
+                    let mut h = inner.exec.raw().await;
                     db::fetch(&mut h.executor(), &q.name, demand as i64, &inner.node, Utc::now()).await
                 };
                 match res {
                     Ok(jobs) => {
+                        backlog = jobs.len() == demand;
                         for job in jobs {
                             spawn_attempt(&inner, &q, job);
                         }
@@ -643,7 +721,7 @@ fn spawn_attempt(inner: &Arc<Inner>, q: &Arc<QueueState>, job: Job) {
     running.insert(id, h.abort_handle());
 }
 
-async fn ack_loop(repo: Repo, events: broadcast::Sender<JobEvent>, mut rx: mpsc::UnboundedReceiver<AckMsg>) {
+async fn ack_loop(repo: Exec, events: broadcast::Sender<JobEvent>, mut rx: mpsc::UnboundedReceiver<AckMsg>) {
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -684,7 +762,7 @@ async fn ack_loop(repo: Repo, events: broadcast::Sender<JobEvent>, mut rx: mpsc:
 
 /// Write results, retrying while the database is unreachable (a job whose result
 /// cannot be written stays `executing` and is rescued by the lifeline).
-async fn write_acks(repo: &Repo, completed: &[i64], others: &[(i64, AckKind)], now: DateTime<Utc>) {
+async fn write_acks(repo: &Exec, completed: &[i64], others: &[(i64, AckKind)], now: DateTime<Utc>) {
     let mut done_completed = completed.is_empty();
     let mut next_other = 0;
     for attempt in 0..20u32 {
@@ -783,7 +861,7 @@ async fn prune_loop(inner: Arc<Inner>) {
             continue;
         }
         let before = Utc::now() - chrono::Duration::from_std(p.max_age).unwrap_or(chrono::Duration::MAX);
-        let mut h = inner.repo.raw().await;
+        let mut h = inner.exec.raw().await;
         match db::prune(&mut h.executor(), before, p.limit).await {
             Ok(n) if n > 0 => tracing::debug!(target: "zzz_jobs", pruned = n, "pruner"),
             Ok(_) => {}
@@ -801,7 +879,7 @@ async fn lifeline_loop(inner: Arc<Inner>) {
         }
         let now = Utc::now();
         let before = now - chrono::Duration::from_std(l.rescue_after).unwrap_or(chrono::Duration::MAX);
-        let mut h = inner.repo.raw().await;
+        let mut h = inner.exec.raw().await;
         let mut ex = h.executor();
         match db::rescue(&mut ex, now, before).await {
             Ok(n) if n > 0 => tracing::info!(target: "zzz_jobs", rescued = n, "lifeline rescued orphaned jobs"),

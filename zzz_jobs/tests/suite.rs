@@ -303,6 +303,21 @@ mod cases {
         assert!(s.errors.is_empty());
         let runs: Vec<(i64, i32)> = log.runs().into_iter().filter(|(id, _)| *id == s.id).collect();
         assert_eq!(runs, vec![(s.id, 1), (s.id, 1)]);
+
+        // Cancelling an executing job: its later result is not written.
+        let mut events = r.subscribe();
+        let mut slow = script("ok");
+        slow.sleep_ms = 300;
+        let x = Jobs::insert(&repo, Scripted::new(slow)).await.unwrap();
+        wait_state(&repo, x.id, JobState::Executing).await;
+        assert_eq!(Jobs::cancel(&repo, x.id).await.unwrap().unwrap().state, JobState::Cancelled);
+        loop {
+            let e = events.recv().await.unwrap();
+            if e.job.id == x.id && e.kind == EventKind::Stop {
+                break;
+            }
+        }
+        assert_eq!(Jobs::get(&repo, x.id).await.unwrap().state, JobState::Cancelled);
         r.shutdown().await;
     }
 
@@ -676,7 +691,8 @@ mod cases {
         let repo = setup(db).await;
         let log = Log::default();
         let a = Runner::builder(&repo).queue("default", 10).registry(registry(&log)).start().await.unwrap();
-        let b = Runner::builder(&repo).queue("default", 10).registry(registry(&log)).start().await.unwrap();
+        // Node b keeps its bookkeeping with asynchronous commit (Postgres; a no-op on SQLite).
+        let b = Runner::builder(&repo).queue("default", 10).registry(registry(&log)).async_commit(true).start().await.unwrap();
         let jobs = Jobs::insert_all(&repo, (0..300).map(|i| Scripted::new(Script { action: "ok".into(), n: i, ..Default::default() })).collect()).await.unwrap();
         for j in &jobs {
             wait_state(&repo, j.id, JobState::Completed).await;
