@@ -130,18 +130,12 @@ pub async fn perform_job<W: Worker>(worker: W, args: W::Args) -> PerformResult {
 }
 
 /// Options for [`drain_queue`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct DrainOptions {
     /// Also run jobs scheduled in the future (and retries waiting for their backoff).
     pub with_scheduled: bool,
     /// Stop after this many attempts.
     pub with_limit: Option<usize>,
-}
-
-impl Default for DrainOptions {
-    fn default() -> Self {
-        DrainOptions { with_scheduled: false, with_limit: None }
-    }
 }
 
 /// What [`drain_queue`] ran, by result.

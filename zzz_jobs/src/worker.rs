@@ -117,7 +117,8 @@ pub trait Worker: Send + Sync + 'static {
     /// Run one attempt.
     fn perform(&self, job: &Job, args: Self::Args) -> impl Future<Output = PerformResult> + Send;
 
-    /// A new job for this worker with its default options.
+    /// A new job for this worker with its default options (Oban's `Worker.new/2`).
+    #[allow(clippy::new_ret_no_self)]
     fn new(args: Self::Args) -> JobBuilder
     where
         Self: Sized,
