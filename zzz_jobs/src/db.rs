@@ -20,6 +20,9 @@ use crate::worker::{ReplaceField, Unique, UniqueTimestamp};
 /// The LISTEN/NOTIFY channel for "jobs became available in queue X".
 pub(crate) const NOTIFY_CHANNEL: &str = "zzz_jobs_available";
 
+/// The LISTEN/NOTIFY channel for control signals (pause, resume, scale, cancel).
+pub(crate) const SIGNAL_CHANNEL: &str = "zzz_jobs_signal";
+
 macro_rules! dispatch {
     ($ex:expr, |$pg:ident| $pgbody:expr, |$lt:ident| $ltbody:expr) => {
         match $ex {
@@ -693,6 +696,21 @@ pub(crate) async fn notify(ex: &mut RawExecutor<'_>, queue: &str) -> Result<(), 
         }
         RawExecutor::Pg(c) => {
             sqlx::query(PG).bind(NOTIFY_CHANNEL).bind(queue).execute(&mut **c).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Send a control signal to every node (Postgres only; a no-op elsewhere).
+pub(crate) async fn signal(ex: &mut RawExecutor<'_>, payload: &str) -> Result<(), JobsError> {
+    const PG: &str = "SELECT pg_notify($1, $2)";
+    match ex {
+        RawExecutor::PgPool(p) => {
+            sqlx::query(PG).bind(SIGNAL_CHANNEL).bind(payload).execute(*p).await?;
+        }
+        RawExecutor::Pg(c) => {
+            sqlx::query(PG).bind(SIGNAL_CHANNEL).bind(payload).execute(&mut **c).await?;
         }
         _ => {}
     }

@@ -184,7 +184,12 @@ impl RunnerBuilder {
             _ => None,
         };
         let exec = Exec { repo: self.repo.clone(), pool: bookkeeping };
+        let schema = match self.repo.pg_pool() {
+            Some(pool) => Some(db::current_schema(pool).await?),
+            None => None,
+        };
         let inner = Arc::new(Inner {
+            schema: schema.clone(),
             exec: exec.clone(),
             repo: self.repo.clone(),
             registry: self.registry,
@@ -214,8 +219,7 @@ impl RunnerBuilder {
         for (name, limit) in &self.queues {
             inner.start_queue(name, *limit);
         }
-        if let Some(pool) = self.repo.pg_pool() {
-            let schema = db::current_schema(pool).await?;
+        if let (Some(pool), Some(schema)) = (self.repo.pg_pool(), schema) {
             let h = tokio::spawn(listen_loop(Arc::downgrade(&inner), pool.clone(), schema));
             inner.tasks.lock().expect("tasks").push(h);
         }
@@ -277,6 +281,8 @@ impl Exec {
 }
 
 struct Inner {
+    /// The Postgres schema notifications are scoped to (`None` on SQLite).
+    schema: Option<String>,
     exec: Exec,
     repo: Repo,
     registry: Registry,
@@ -441,8 +447,8 @@ impl Runner {
         Ok(())
     }
 
-    /// Resume a paused queue.
-    pub fn resume_queue(&self, queue: &str) -> Result<(), JobsError> {
+    /// Resume a paused queue on this node.
+    pub async fn resume_queue(&self, queue: &str) -> Result<(), JobsError> {
         let q = self.queue(queue)?;
         q.paused.store(false, Ordering::SeqCst);
         q.wake.notify_one();
@@ -467,6 +473,36 @@ impl Runner {
         }
         self.inner.start_queue(queue, limit);
         Ok(())
+    }
+
+    /// Pause `queue` on every node sharing this database (Postgres; on SQLite, this
+    /// node). Other nodes apply it when the notification arrives.
+    pub async fn pause_queue_everywhere(&self, queue: &str) -> Result<(), JobsError> {
+        self.inner.broadcast(SignalAction::Pause { queue: queue.to_string() }).await
+    }
+
+    /// Resume `queue` on every node (see [`Runner::pause_queue_everywhere`]).
+    pub async fn resume_queue_everywhere(&self, queue: &str) -> Result<(), JobsError> {
+        self.inner.broadcast(SignalAction::Resume { queue: queue.to_string() }).await
+    }
+
+    /// Set `queue`'s per-node limit on every node (see [`Runner::pause_queue_everywhere`]).
+    pub async fn scale_queue_everywhere(&self, queue: &str, limit: usize) -> Result<(), JobsError> {
+        if limit == 0 {
+            return Err(JobsError::Config(format!("queue `{queue}` cannot be scaled to 0; pause it instead")));
+        }
+        self.inner.broadcast(SignalAction::Scale { queue: queue.to_string(), limit }).await
+    }
+
+    /// Cancel a job (as [`Jobs::cancel`]) and, if an attempt is running on any node,
+    /// stop it there (Oban's `cancel_job`). Returns the cancelled job, or `None` if
+    /// it had already finished.
+    pub async fn cancel_job(&self, id: i64) -> Result<Option<Job>, JobsError> {
+        let job = Jobs::cancel(&self.inner.repo, id).await?;
+        if job.is_some() {
+            self.inner.broadcast(SignalAction::Cancel { id }).await?;
+        }
+        Ok(job)
     }
 
     /// `(limit, running, paused)` of a queue on this node.
@@ -807,7 +843,7 @@ async fn listen_loop(inner: std::sync::Weak<Inner>, pool: sqlx::PgPool, schema: 
                 continue;
             }
         };
-        if let Err(e) = listener.listen(db::NOTIFY_CHANNEL).await {
+        if let Err(e) = listener.listen_all([db::NOTIFY_CHANNEL, db::SIGNAL_CHANNEL]).await {
             tracing::warn!(target: "zzz_jobs", error = %e, "LISTEN failed");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
@@ -816,7 +852,13 @@ async fn listen_loop(inner: std::sync::Weak<Inner>, pool: sqlx::PgPool, schema: 
             match listener.recv().await {
                 Ok(n) => {
                     let Some(inner) = inner.upgrade() else { return };
-                    if let Ok(p) = serde_json::from_str::<Payload>(n.payload())
+                    if n.channel() == db::SIGNAL_CHANNEL {
+                        if let Ok(sig) = serde_json::from_str::<Signal>(n.payload())
+                            && sig.schema == schema
+                        {
+                            inner.apply(&sig);
+                        }
+                    } else if let Ok(p) = serde_json::from_str::<Payload>(n.payload())
                         && p.schema == schema
                         && let Some(q) = inner.queues.lock().expect("queues").get(&p.queue)
                     {
@@ -829,6 +871,71 @@ async fn listen_loop(inner: std::sync::Weak<Inner>, pool: sqlx::PgPool, schema: 
                 }
             }
         }
+    }
+}
+
+/// A control message to every node on the same Postgres schema.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Signal {
+    schema: String,
+    action: SignalAction,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum SignalAction {
+    Pause { queue: String },
+    Resume { queue: String },
+    Scale { queue: String, limit: usize },
+    Cancel { id: i64 },
+}
+
+impl Inner {
+    /// Apply a signal on this node (unknown queues are ignored).
+    fn apply(&self, sig: &Signal) {
+        let queue = |name: &str| self.queues.lock().expect("queues").get(name).cloned();
+        match &sig.action {
+            SignalAction::Pause { queue: name } => {
+                if let Some(q) = queue(name) {
+                    q.paused.store(true, Ordering::SeqCst);
+                }
+            }
+            SignalAction::Resume { queue: name } => {
+                if let Some(q) = queue(name) {
+                    q.paused.store(false, Ordering::SeqCst);
+                    q.wake.notify_one();
+                }
+            }
+            SignalAction::Scale { queue: name, limit } => {
+                if let Some(q) = queue(name) {
+                    q.limit.store(*limit, Ordering::SeqCst);
+                    q.wake.notify_one();
+                }
+            }
+            SignalAction::Cancel { id } => {
+                let queues: Vec<Arc<QueueState>> = self.queues.lock().expect("queues").values().cloned().collect();
+                for q in queues {
+                    let h = q.running.lock().expect("running").remove(id);
+                    if let Some(h) = h {
+                        h.abort();
+                        q.wake.notify_one();
+                        tracing::info!(target: "zzz_jobs", id, queue = %q.name, "cancelled running job");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Apply locally, and on Postgres tell every other node too.
+    async fn broadcast(&self, action: SignalAction) -> Result<(), JobsError> {
+        let sig = Signal { schema: self.schema.clone().unwrap_or_default(), action };
+        self.apply(&sig);
+        if self.schema.is_some() {
+            let payload = serde_json::to_string(&sig).map_err(|e| JobsError::Decode(e.to_string()))?;
+            let mut h = self.repo.raw().await;
+            db::signal(&mut h.executor(), &payload).await?;
+        }
+        Ok(())
     }
 }
 

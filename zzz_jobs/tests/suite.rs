@@ -483,7 +483,7 @@ mod cases {
         for p in [5, 0, 9, 3] {
             ids.push((p, Jobs::insert(&repo, run("ok").queue("serial").priority(p)).await.unwrap().id));
         }
-        r.resume_queue("serial").unwrap();
+        r.resume_queue("serial").await.unwrap();
         for (_, id) in &ids {
             wait_state(&repo, *id, JobState::Completed).await;
         }
@@ -687,6 +687,58 @@ mod cases {
         r.shutdown().await;
     }
 
+    pub async fn signals_and_cancel_running_job(db: &TestDb) {
+        let repo = setup(db).await;
+        let log = Log::default();
+        let grace = Duration::from_millis(100);
+        let a = Runner::builder(&repo).queue("default", 3).registry(registry(&log)).shutdown_grace_period(grace).start().await.unwrap();
+        let b = Runner::builder(&repo).queue("default", 3).registry(registry(&log)).shutdown_grace_period(grace).start().await.unwrap();
+        // A long job on node b (a is paused locally), cancelled from node a.
+        a.pause_queue("default").await.unwrap();
+        let mut s = script("ok");
+        s.sleep_ms = 600_000;
+        let long = Jobs::insert(&repo, Scripted::new(s.clone())).await.unwrap();
+        wait_state(&repo, long.id, JobState::Executing).await;
+        assert_eq!(b.queue_status("default").unwrap().1, 1);
+        let c = a.cancel_job(long.id).await.unwrap().unwrap();
+        assert_eq!(c.state, JobState::Cancelled);
+        let cross_node = repo.dialect() == Dialect::Postgres;
+        if cross_node {
+            // b hears the signal and stops the attempt, freeing its slot.
+            wait_until("b stops the cancelled job", || b.queue_status("default").unwrap().1 == 0).await;
+        } else {
+            // SQLite is one node: the signal is local, so b's attempt runs on (its
+            // result is not written: the job stays cancelled).
+            assert!(b.cancel_job(long.id).await.unwrap().is_none(), "already cancelled");
+        }
+        // On the same node, cancel_job stops the attempt at once.
+        a.resume_queue("default").await.unwrap();
+        b.pause_queue("default").await.unwrap();
+        let long2 = Jobs::insert(&repo, Scripted::new(s)).await.unwrap();
+        wait_state(&repo, long2.id, JobState::Executing).await;
+        a.cancel_job(long2.id).await.unwrap().unwrap();
+        assert_eq!(a.queue_status("default").unwrap().1, 0);
+        assert_eq!(Jobs::get(&repo, long2.id).await.unwrap().state, JobState::Cancelled);
+        b.resume_queue("default").await.unwrap();
+
+        // Pause / scale / resume everywhere.
+        a.pause_queue_everywhere("default").await.unwrap();
+        assert!(a.queue_status("default").unwrap().2);
+        a.scale_queue_everywhere("default", 7).await.unwrap();
+        assert_eq!(a.queue_status("default").unwrap().0, 7);
+        if cross_node {
+            wait_until("b paused and scaled by a's signals", || b.queue_status("default").unwrap() == (7, 0, true)).await;
+        }
+        a.resume_queue_everywhere("default").await.unwrap();
+        assert!(!a.queue_status("default").unwrap().2);
+        if cross_node {
+            wait_until("b resumed", || !b.queue_status("default").unwrap().2).await;
+        }
+        assert!(a.scale_queue_everywhere("default", 0).await.is_err());
+        a.shutdown().await;
+        b.shutdown().await;
+    }
+
     pub async fn two_nodes_share_a_queue(db: &TestDb) {
         let repo = setup(db).await;
         let log = Log::default();
@@ -814,6 +866,7 @@ both!(
     leader_failover_after_crash,
     notify_dispatches_without_polling,
     two_nodes_share_a_queue,
+    signals_and_cancel_running_job,
     management_and_counts,
     testing_helpers,
 );
