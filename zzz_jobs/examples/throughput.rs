@@ -6,7 +6,7 @@
 //!
 //! Options: `--jobs N` (default 20000), `--database URL` (default
 //! `ZZZ_TEST_DATABASE_URL` or the local test Postgres), `--limit C` (queue
-//! concurrency, default 100), `--single N` (jobs inserted one by one for the single
+//! concurrency, default 1000), `--single N` (jobs inserted one by one for the single
 //! insert rate, default 2000), `--drop-gin` (drop the GIN indexes on args/meta
 //! first, to measure what they cost), `--async-commit` (the runner's bookkeeping
 //! with `synchronous_commit = off`, see `RunnerBuilder::async_commit`). On Postgres it works in a fresh schema dropped at the
@@ -39,7 +39,7 @@ fn arg(name: &str) -> Option<String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = arg("--jobs").map(|s| s.parse()).transpose()?.unwrap_or(20_000);
-    let limit: usize = arg("--limit").map(|s| s.parse()).transpose()?.unwrap_or(100);
+    let limit: usize = arg("--limit").map(|s| s.parse()).transpose()?.unwrap_or(1000);
     let single: usize = arg("--single").map(|s| s.parse()).transpose()?.unwrap_or(2_000);
     let url = arg("--database")
         .or_else(|| std::env::var("ZZZ_TEST_DATABASE_URL").ok())
