@@ -60,6 +60,28 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Guarantees and how they are kept
+//!
+//! * **At-least-once.** A job is claimed (`available → executing`) in one statement
+//!   (`WITH … FOR UPDATE SKIP LOCKED … UPDATE … RETURNING` on Postgres, an
+//!   `UPDATE … RETURNING` in a `BEGIN IMMEDIATE` transaction on SQLite), so two nodes
+//!   never claim the same attempt. Results are written in batches right after the
+//!   attempt ends; a node that dies first loses nothing — its jobs stay `executing`
+//!   until the leader's lifeline sees the node's heartbeat expire (`peer_ttl`, 30 s by
+//!   default) and makes them `available` again, so they may run twice.
+//! * **Results only apply to executing jobs**, so a job cancelled while running stays
+//!   cancelled.
+//! * **One leader** at a time holds a lease row in `zzz_peers`
+//!   (renewed every `peer_ttl / 3`; taken over when it expires, at once when the
+//!   leader shuts down). It runs the stager, pruner, lifeline and cron. Cron jobs are
+//!   also unique per (entry, minute), so a minute is never inserted twice even across
+//!   a change of leader.
+//! * **Transactional enqueue**: [`Jobs::insert_in`] writes through the caller's
+//!   [`Tx`]; on Postgres the insert trigger's `NOTIFY` is only delivered at commit.
+//!
+//! A [`Runner`] keeps running until [`Runner::shutdown`]; dropping the handle does not
+//! stop it. On Postgres it holds one connection of the repo's pool for `LISTEN`.
+//!
 //! Not here yet: the read-only dashboard page (it belongs with the `zzz` web crate;
 //! [`Jobs::counts`] and [`Jobs::list`] give it its data).
 #![warn(missing_docs)]

@@ -133,6 +133,7 @@ pub async fn perform_job<W: Worker>(worker: W, args: W::Args) -> PerformResult {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DrainOptions {
     /// Also run jobs scheduled in the future (and retries waiting for their backoff).
+    /// This stages the scheduled jobs of every queue, not only the drained one.
     pub with_scheduled: bool,
     /// Stop after this many attempts.
     pub with_limit: Option<usize>,
