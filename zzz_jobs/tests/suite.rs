@@ -604,7 +604,7 @@ mod cases {
                     .node(&format!("node-{i}"))
                     .queue("other", 1)
                     .registry(registry(&log))
-                    .peer_ttl(Duration::from_millis(600))
+                    .peer_ttl(Duration::from_secs(2))
                     .cron(entry.clone())
                     .cron(reboot.clone())
                     .start()
@@ -648,9 +648,9 @@ mod cases {
     pub async fn leader_failover_after_crash(db: &TestDb) {
         let repo = setup(db).await;
         // A "crashed" leader: its lease is in the table but it never renews it.
-        let expires = Utc::now() + chrono::Duration::milliseconds(500);
+        let expires = Utc::now() + chrono::Duration::seconds(3);
         let sql = match repo.dialect() {
-            Dialect::Postgres => "INSERT INTO zzz_peers (name, node, started_at, expires_at) VALUES ('leader', 'ghost', now(), now() + interval '500 milliseconds')",
+            Dialect::Postgres => "INSERT INTO zzz_peers (name, node, started_at, expires_at) VALUES ('leader', 'ghost', now(), now() + interval '3 seconds')",
             Dialect::Sqlite => "INSERT INTO zzz_peers (name, node, started_at, expires_at) VALUES ('leader', 'ghost', '2000-01-01T00:00:00.000000Z', ?)",
         };
         let args = if repo.dialect() == Dialect::Sqlite { vec![zzz_db::Value::Text(expires.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())] } else { vec![] };
