@@ -15,7 +15,7 @@ use zzz_db::RawExecutor;
 
 use crate::error::JobsError;
 use crate::job::{AttemptError, Job, JobState};
-use crate::worker::{ReplaceField, Unique, UniqueTimestamp};
+use crate::worker::{ReplaceField, Unique, UniqueField, UniqueTimestamp};
 
 /// The LISTEN/NOTIFY channel for "jobs became available in queue X".
 pub(crate) const NOTIFY_CHANNEL: &str = "zzz_jobs_available";
@@ -234,11 +234,42 @@ async fn pg_insert_unique(c: &mut PgConnection, j: &NewJob) -> Result<Job, JobsE
     let (u, key) = (j.unique.as_ref().expect("unique job"), j.unique_key.as_deref().expect("unique key"));
     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock_key(key)).execute(&mut *c).await?;
     let states: Vec<&str> = u.states.states().iter().map(|s| s.as_str()).collect();
-    let sql = match u.timestamp {
-        UniqueTimestamp::InsertedAt => "SELECT * FROM zzz_jobs WHERE unique_key = $1 AND state = ANY($2) AND inserted_at >= $3 ORDER BY id DESC LIMIT 1",
-        UniqueTimestamp::ScheduledAt => "SELECT * FROM zzz_jobs WHERE unique_key = $1 AND state = ANY($2) AND scheduled_at >= $3 ORDER BY id DESC LIMIT 1",
-    };
-    let found = sqlx::query(sql).bind(key).bind(&states).bind(cutoff(u, j.inserted_at)).fetch_optional(&mut *c).await?;
+    let mut sql = String::from("SELECT * FROM zzz_jobs WHERE state = ANY($1) AND ");
+    sql.push_str(match u.timestamp {
+        UniqueTimestamp::InsertedAt => "inserted_at >= $2",
+        UniqueTimestamp::ScheduledAt => "scheduled_at >= $2",
+    });
+    // `@>` lets the GIN indexes narrow the search; equality (jsonb `=`, which keeps
+    // array order) decides. Keys are bound as $7, $8, ….
+    for f in &u.fields {
+        match (f, u.keys.is_empty()) {
+            (UniqueField::Worker, _) => sql.push_str(" AND worker = $3"),
+            (UniqueField::Queue, _) => sql.push_str(" AND queue = $4"),
+            (UniqueField::Args, true) => sql.push_str(" AND args @> $5 AND args = $5"),
+            (UniqueField::Meta, true) => sql.push_str(" AND meta @> $6 AND meta = $6"),
+            (field, false) => {
+                let (col, new, v) = if *field == UniqueField::Args { ("args", "$5", &j.args) } else { ("meta", "$6", &j.meta) };
+                sql.push_str(&format!(" AND {col} @> {new}"));
+                for (i, k) in u.keys.iter().enumerate() {
+                    if v.get(k).is_some() {
+                        sql.push_str(&format!(" AND {col} -> ${p} = {new} -> ${p}", p = 7 + i));
+                    }
+                }
+            }
+        }
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT 1");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&states)
+        .bind(cutoff(u, j.inserted_at))
+        .bind(&j.worker)
+        .bind(&j.queue)
+        .bind(Json(u.pick(&j.args)))
+        .bind(Json(u.pick(&j.meta)));
+    for k in &u.keys {
+        q = q.bind(k);
+    }
+    let found = q.fetch_optional(&mut *c).await?;
     match found {
         None => Ok(pg_insert_plain(&mut *c, std::slice::from_ref(j)).await?.remove(0)),
         Some(row) => {
@@ -276,13 +307,45 @@ async fn pg_insert_unique(c: &mut PgConnection, j: &NewJob) -> Result<Job, JobsE
 }
 
 async fn lite_insert_unique(c: &mut SqliteConnection, j: &NewJob) -> Result<Job, JobsError> {
-    let (u, key) = (j.unique.as_ref().expect("unique job"), j.unique_key.as_deref().expect("unique key"));
+    let u = j.unique.as_ref().expect("unique job");
     let states = serde_json::to_string(&u.states.states().iter().map(|s| s.as_str()).collect::<Vec<_>>()).unwrap_or_default();
-    let sql = match u.timestamp {
-        UniqueTimestamp::InsertedAt => "SELECT * FROM zzz_jobs WHERE unique_key = ?1 AND state IN (SELECT value FROM json_each(?2)) AND inserted_at >= ?3 ORDER BY id DESC LIMIT 1",
-        UniqueTimestamp::ScheduledAt => "SELECT * FROM zzz_jobs WHERE unique_key = ?1 AND state IN (SELECT value FROM json_each(?2)) AND scheduled_at >= ?3 ORDER BY id DESC LIMIT 1",
-    };
-    let found = sqlx::query(sql).bind(key).bind(states).bind(ts(cutoff(u, j.inserted_at))).fetch_optional(&mut *c).await?;
+    let mut sql = String::from("SELECT * FROM zzz_jobs WHERE state IN (SELECT value FROM json_each(?1)) AND ");
+    sql.push_str(match u.timestamp {
+        UniqueTimestamp::InsertedAt => "inserted_at >= ?2",
+        UniqueTimestamp::ScheduledAt => "scheduled_at >= ?2",
+    });
+    // Key paths are bound as parameters ?7, ?8, … ($."key" with the key JSON-quoted).
+    let paths: Vec<String> = u.keys.iter().map(|k| format!("$.{}", serde_json::Value::String(k.clone()))).collect();
+    for f in &u.fields {
+        match (f, u.keys.is_empty()) {
+            (UniqueField::Worker, _) => sql.push_str(" AND worker = ?3"),
+            (UniqueField::Queue, _) => sql.push_str(" AND queue = ?4"),
+            (UniqueField::Args, true) => sql.push_str(" AND json(args) = json(?5)"),
+            (UniqueField::Meta, true) => sql.push_str(" AND json(meta) = json(?6)"),
+            (field, false) => {
+                let (col, new) = if *field == UniqueField::Args { ("args", "?5") } else { ("meta", "?6") };
+                for (i, k) in u.keys.iter().enumerate() {
+                    let present = if *field == UniqueField::Args { j.args.get(k).is_some() } else { j.meta.get(k).is_some() };
+                    if present {
+                        let p = 7 + i;
+                        sql.push_str(&format!(" AND json_quote(json_extract({col}, ?{p})) IS json_quote(json_extract({new}, ?{p}))"));
+                    }
+                }
+            }
+        }
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT 1");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(states)
+        .bind(ts(cutoff(u, j.inserted_at)))
+        .bind(&j.worker)
+        .bind(&j.queue)
+        .bind(j.args.to_string())
+        .bind(j.meta.to_string());
+    for p in paths {
+        q = q.bind(p);
+    }
+    let found = q.fetch_optional(&mut *c).await?;
     match found {
         None => Ok(lite_insert_plain(&mut *c, std::slice::from_ref(j)).await?.remove(0)),
         Some(row) => {

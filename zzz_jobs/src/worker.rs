@@ -214,9 +214,12 @@ pub enum UniqueTimestamp {
 /// [`Job::conflict`] set. Defaults as Oban: fields worker+queue+args, period 60 s,
 /// states [`UniqueStates::Successful`], timestamp `inserted_at`.
 ///
-/// Jobs are compared by a fingerprint of the chosen fields stored in the job's
-/// `unique_key` column, so a job only conflicts with jobs inserted with the same
-/// unique fields and keys (in practice: the same worker's unique options).
+/// Fields are compared with the existing rows themselves (any job matches, whether
+/// or not it was inserted as unique): `worker` and `queue` by equality, `args` and
+/// `meta` by JSON equality — or, with [`Unique::keys`], by the values of those keys
+/// only (a key missing from the new job matches anything). Concurrent inserts of
+/// the same job are serialised (a Postgres advisory lock on a fingerprint of the
+/// fields; SQLite's write lock), so exactly one of them inserts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unique {
     /// Fields compared.
@@ -279,7 +282,24 @@ impl Unique {
         self
     }
 
-    /// The fingerprint of a job's unique fields (32 hex chars).
+    /// `v` restricted to [`Unique::keys`] (all of it when there are no keys).
+    pub(crate) fn pick(&self, v: &serde_json::Value) -> serde_json::Value {
+        if self.keys.is_empty() {
+            return v.clone();
+        }
+        let mut m = serde_json::Map::new();
+        if let Some(o) = v.as_object() {
+            for k in &self.keys {
+                if let Some(x) = o.get(k) {
+                    m.insert(k.clone(), x.clone());
+                }
+            }
+        }
+        serde_json::Value::Object(m)
+    }
+
+    /// The fingerprint of a job's unique fields (32 hex chars), used as the lock key
+    /// that serialises concurrent inserts of the same job.
     pub(crate) fn key(&self, worker: &str, queue: &str, args: &serde_json::Value, meta: &serde_json::Value) -> String {
         let pick = |v: &serde_json::Value| -> serde_json::Value {
             if self.keys.is_empty() {

@@ -403,6 +403,14 @@ mod cases {
         let e = Jobs::insert(&repo, run("ok").unique(u.clone().period(Duration::ZERO))).await.unwrap();
         assert!(!e.conflict);
 
+        // Existing rows are compared by their fields, whether inserted as unique or not.
+        let plain = Jobs::insert(&repo, JobBuilder::raw("Raw", json!({"a": 1, "b": {"c": 2, "d": [1, 2]}}))).await.unwrap();
+        let dup = Jobs::insert(&repo, JobBuilder::raw("Raw", json!({"b": {"d": [1, 2], "c": 2}, "a": 1})).unique(u.clone())).await.unwrap();
+        assert!(dup.conflict);
+        assert_eq!(dup.id, plain.id);
+        let other = Jobs::insert(&repo, JobBuilder::raw("Raw", json!({"a": 1, "b": {"c": 2, "d": [2, 1]}})).unique(u.clone())).await.unwrap();
+        assert!(!other.conflict, "array order matters");
+
         // Keys: only `key` counts (worker default: forever).
         let k1 = Jobs::insert(&repo, Uniq::new(json!({"key": 1, "x": 1}))).await.unwrap();
         let k2 = Jobs::insert(&repo, Uniq::new(json!({"x": 2, "key": 1}))).await.unwrap();
