@@ -34,7 +34,6 @@ const PG_UP: &[&str] = &[
         unique_key TEXT
     )",
     "CREATE INDEX zzz_jobs_state_queue_priority_scheduled_at_id_index ON zzz_jobs (state, queue, priority, scheduled_at, id)",
-    "CREATE INDEX zzz_jobs_unique_key_index ON zzz_jobs (unique_key) WHERE unique_key IS NOT NULL",
     "CREATE INDEX zzz_jobs_args_index ON zzz_jobs USING gin (args)",
     "CREATE INDEX zzz_jobs_meta_index ON zzz_jobs USING gin (meta)",
     "CREATE TABLE zzz_peers (
@@ -79,7 +78,6 @@ const SQLITE_UP: &[&str] = &[
         unique_key TEXT
     )",
     "CREATE INDEX zzz_jobs_state_queue_priority_scheduled_at_id_index ON zzz_jobs (state, queue, priority, scheduled_at, id)",
-    "CREATE INDEX zzz_jobs_unique_key_index ON zzz_jobs (unique_key) WHERE unique_key IS NOT NULL",
     "CREATE TABLE zzz_peers (
         name TEXT PRIMARY KEY,
         node TEXT NOT NULL,
