@@ -103,9 +103,11 @@ pub trait Worker: Send + Sync + 'static {
         None
     }
 
-    /// How long one attempt may run before it fails with a timeout error (default: no limit).
-    fn timeout(&self, _job: &Job) -> Option<Duration> {
-        None
+    /// How long one attempt may run before it fails with a timeout error. The
+    /// default is the job's own [`JobBuilder::timeout`] (kept in `meta.timeout_ms`),
+    /// else no limit (Oban's `:infinity`).
+    fn timeout(&self, job: &Job) -> Option<Duration> {
+        job.meta.get("timeout_ms").and_then(|v| v.as_u64()).map(Duration::from_millis)
     }
 
     /// How long to wait before retrying after a failed attempt `job.attempt`
@@ -477,6 +479,12 @@ impl JobBuilder {
     pub fn meta(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.meta.insert(key.to_string(), value.into());
         self
+    }
+    /// Limit each attempt of this job to `d` (stored as `meta.timeout_ms`; used by
+    /// the default [`Worker::timeout`]).
+    pub fn timeout(self, d: Duration) -> Self {
+        let ms = d.as_millis().min(u64::MAX as u128) as u64;
+        self.meta("timeout_ms", ms)
     }
     /// Make it unique (replaces the worker's default unique options).
     pub fn unique(mut self, u: Unique) -> Self {

@@ -278,6 +278,22 @@ mod cases {
         assert!(p.errors[0].error.starts_with("panic: boom in job"), "{:?}", p.errors);
         let t = wait_state(&repo, t.id, JobState::Discarded).await;
         assert!(t.errors[0].error.starts_with("timeout"), "{:?}", t.errors);
+        // A per-job timeout, with the worker's default `timeout`.
+        struct Slow;
+        impl Worker for Slow {
+            type Args = serde_json::Value;
+            const NAME: &'static str = "Slow";
+            async fn perform(&self, _job: &Job, _a: serde_json::Value) -> PerformResult {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                Ok(Outcome::Complete)
+            }
+        }
+        let s = Jobs::insert(&repo, Slow::new(json!({})).timeout(Duration::from_millis(30)).max_attempts(1).queue("slow")).await.unwrap();
+        assert_eq!(s.meta["timeout_ms"], 30);
+        let sum = drain_queue(&repo, &Registry::new().register(Slow), "slow", DrainOptions::default()).await.unwrap();
+        assert_eq!(sum.discard, 1);
+        let s = Jobs::get(&repo, s.id).await.unwrap();
+        assert!(s.errors[0].error.starts_with("timeout"), "{:?}", s.errors);
         // The queue still works after a panic.
         let ok = Jobs::insert(&repo, run("ok")).await.unwrap();
         wait_state(&repo, ok.id, JobState::Completed).await;
