@@ -18,7 +18,7 @@ pub use changeset::{Changeset, Errors, FieldError, Length, Number};
 pub use error::{DbError, DbErrorKind, Error};
 pub use migration::{Migration, Migrator};
 pub use query::{All, Column, Expr, Lock, Query, Typed, bind, count_all, exists, fragment, fragment_as};
-pub use repo::{Multi, MultiError, MultiResults, OnConflict, Repo, RepoConfig, Set, Tx};
+pub use repo::{Multi, MultiError, MultiResults, OnConflict, RawExecutor, RawHandle, Repo, RepoConfig, Set, Tx};
 pub use schema::{Association, Relation, RelationKind, Schema, Through};
 pub use sql::Dialect;
 pub use value::{Assoc, AutoGenerate, CastError, DbEnum, FieldType, IntoValue, Json, Row, Value};

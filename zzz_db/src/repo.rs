@@ -1300,3 +1300,55 @@ impl std::fmt::Display for MultiError {
     }
 }
 impl std::error::Error for MultiError {}
+
+// ------------------------------------------------------------------ raw sqlx access
+
+/// Direct access to the sqlx pool or connection behind a [`Repo`] or [`Tx`], for code
+/// that needs driver features the portable API does not model (array binds,
+/// `FOR UPDATE SKIP LOCKED … RETURNING` batches, `LISTEN`). Statements run through it
+/// are not logged by zzz_db. Used by zzz_jobs.
+pub enum RawExecutor<'a> {
+    /// A SQLite pool (a plain [`Repo`]).
+    SqlitePool(&'a SqlitePool),
+    /// A Postgres pool (a plain [`Repo`]).
+    PgPool(&'a PgPool),
+    /// One SQLite connection (inside a [`Tx`] or a sandbox).
+    Sqlite(&'a mut sqlx::sqlite::SqliteConnection),
+    /// One Postgres connection (inside a [`Tx`] or a sandbox).
+    Pg(&'a mut sqlx::postgres::PgConnection),
+}
+
+/// A held handle from [`Repo::raw`]; for a sandbox it keeps the sandbox connection
+/// locked until dropped.
+pub struct RawHandle<'a>(Handle<'a>);
+
+impl RawHandle<'_> {
+    /// The executor to run sqlx queries on.
+    pub fn executor(&mut self) -> RawExecutor<'_> {
+        conn_to_raw(self.0.conn())
+    }
+}
+
+fn conn_to_raw(c: Conn<'_>) -> RawExecutor<'_> {
+    match c {
+        Conn::SqlitePool(p) => RawExecutor::SqlitePool(p),
+        Conn::PgPool(p) => RawExecutor::PgPool(p),
+        Conn::Sqlite(c) => RawExecutor::Sqlite(c),
+        Conn::Pg(c) => RawExecutor::Pg(c),
+    }
+}
+
+impl Repo {
+    /// Direct sqlx access (see [`RawExecutor`]). Fails only for a sandbox whose
+    /// connection stays locked by an open transaction (see [`Repo::sandbox`]).
+    pub async fn raw(&self) -> Result<RawHandle<'_>, Error> {
+        Ok(RawHandle(self.handle().await?))
+    }
+}
+
+impl Tx<'_> {
+    /// Direct sqlx access to this transaction's connection (see [`RawExecutor`]).
+    pub fn raw(&mut self) -> RawExecutor<'_> {
+        conn_to_raw(self.holder.conn())
+    }
+}
