@@ -88,3 +88,72 @@ async fn swagger_ui_lists_the_operations_in_chromium() {
     assert!(dom.contains("A user by integer id"), "summaries are shown");
 }
 
+
+mod documented_errors {
+    use serde::{Deserialize, Serialize};
+    use utoipa::ToSchema;
+    use zzz::openapi::{ApiConfig, DocumentedRouter};
+    use zzz::{Json, Path};
+
+    zzz::router! {
+        pub ErrRouter;
+        openapi "/spec.json", docs: "/docs" => ApiConfig::new("errors", "1").bearer_auth("bearer").serving(false);
+        post "/things" => create_thing, doc(security = ["bearer"]);
+        get "/things/:id" => show_thing;
+    }
+
+    #[derive(Deserialize, ToSchema)]
+    pub struct NewThing {
+        pub name: String,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct Thing {
+        pub name: String,
+    }
+
+    async fn create_thing(Json(new): Json<NewThing>) -> Result<Json<Thing>, zzz_db::Error> {
+        if new.name.is_empty() {
+            let errors = zzz_db::Errors(vec![(
+                "name".into(),
+                zzz_db::FieldError::new("can't be blank", vec![("validation", serde_json::json!("required"))]),
+            )]);
+            return Err(zzz_db::Error::Changeset(zzz_db::error::ChangesetError { table: "things", errors }));
+        }
+        Ok(Json(Thing { name: new.name }))
+    }
+
+    async fn show_thing(Path(id): Path<u64>) -> Result<Json<Thing>, zzz_db::Error> {
+        Err(zzz_db::Error::NotFound(zzz_db::error::NotFoundError { table: "things", lookup: format!("id = {id}") }))
+    }
+
+    #[test]
+    fn changeset_rejections_and_auth_failures_are_documented_as_sent() {
+        let spec: serde_json::Value = serde_json::from_slice(<ErrRouter as DocumentedRouter>::openapi_json()).unwrap();
+        let create = &spec["paths"]["/things"]["post"];
+        let unprocessable = &create["responses"]["422"]["content"]["application/json"]["schema"];
+        assert_eq!(unprocessable["required"][0], "errors", "{create}");
+        assert_eq!(unprocessable["properties"]["errors"]["additionalProperties"]["items"]["type"], "string");
+        assert!(create["responses"]["401"].is_object(), "security documents the 401: {create}");
+        assert_eq!(create["security"][0]["bearer"], serde_json::json!([]));
+        assert!(spec["paths"]["/things/{id}"]["get"]["responses"]["404"].is_object());
+        assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    }
+
+    #[tokio::test]
+    async fn the_documented_errors_are_what_the_server_sends() {
+        let client = zzz::test::TestClient::new(zzz::Endpoint::new(ErrRouter::new()));
+        let res = client.post("/things").json(&serde_json::json!({"name": ""})).await;
+        res.assert_status(422).assert_header("content-type", "application/json");
+        res.assert_json(serde_json::json!({"errors": {"name": ["can't be blank"]}}));
+        client.get("/things/7").await.assert_status(404).assert_text_contains("things");
+        client.post("/things").json(&serde_json::json!({"name": "a"})).await.assert_status(200);
+    }
+
+    #[tokio::test]
+    async fn serving_off_answers_404_for_spec_and_docs() {
+        let client = zzz::test::TestClient::new(zzz::Endpoint::new(ErrRouter::new()));
+        client.get("/spec.json").await.assert_status(404).assert_text_contains("not served");
+        client.get("/docs/").await.assert_status(404);
+    }
+}

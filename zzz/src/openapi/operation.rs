@@ -156,10 +156,13 @@ impl OperationDoc {
         self.operation.deprecated = Some(Deprecated::True);
     }
 
-    /// Requires one of the named security schemes (declared in the [`ApiConfig`](super::ApiConfig)).
+    /// Requires one of the named security schemes (declared in the [`ApiConfig`](super::ApiConfig)),
+    /// and documents the 401 that zzz's auth plugs answer when the credentials are
+    /// missing or invalid.
     pub fn security(&mut self, scheme: &str) {
         let requirement = utoipa::openapi::security::SecurityRequirement::new::<_, [&str; 0], &str>(scheme, []);
         self.operation.security.get_or_insert_with(Vec::new).push(requirement);
+        self.add_text_error(401, "Missing or invalid credentials (the WWW-Authenticate header says which scheme)");
     }
 
     pub(crate) fn take_schemas(&mut self) -> BTreeMap<String, RefOr<Schema>> {
