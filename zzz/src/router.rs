@@ -62,6 +62,39 @@ pub fn format_routes(routes: &[RouteInfo]) -> String {
     out
 }
 
+/// The environment variable `zzz routes` sets to ask an app for its route table.
+pub const ROUTES_EXPORT_VAR: &str = "ZZZ_ROUTES_OUTPUT";
+
+/// Writes the router's table (as [`format_routes`] prints it) to the file named by
+/// `ZZZ_ROUTES_OUTPUT` (`-` for standard output) and returns `Ok(true)` when that variable
+/// is set, so `main` can return before starting the server. This is how `zzz routes`
+/// prints an app's routes without serving it.
+///
+/// ```no_run
+/// # zzz::router! { pub AppRouter; get "/" => index; }
+/// # async fn index() -> &'static str { "" }
+/// fn main() -> std::io::Result<()> {
+///     if zzz::router::export_routes_if_requested(&AppRouter::new())? {
+///         return Ok(());
+///     }
+///     // … start the server
+///     Ok(())
+/// }
+/// ```
+pub fn export_routes_if_requested<R: Router>(router: &R) -> std::io::Result<bool> {
+    let Some(target) = std::env::var_os(ROUTES_EXPORT_VAR) else { return Ok(false) };
+    let table = format_routes(router.routes());
+    if target == "-" {
+        use std::io::Write;
+        std::io::stdout().lock().write_all(table.as_bytes())?;
+    } else {
+        std::fs::write(&target, table).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("writing the route table to {}: {e}", std::path::Path::new(&target).display()))
+        })?;
+    }
+    Ok(true)
+}
+
 /// Support code for [`router!`](crate::router!)'s output. Not a public API.
 #[doc(hidden)]
 pub mod __private {

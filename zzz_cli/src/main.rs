@@ -19,12 +19,15 @@ struct Cli {
 enum Command {
     /// Write an app's OpenAPI spec without starting its server.
     Openapi(commands::openapi::Args),
+    /// Print an app's routes (helper, verb, path, handler), like `mix phx.routes`.
+    Routes(commands::routes::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Openapi(args) => commands::openapi::run(args),
+        Command::Routes(args) => commands::routes::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

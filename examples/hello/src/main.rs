@@ -2,8 +2,11 @@
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    // `zzz openapi -p hello` asks for the spec without starting the server.
-    if zzz::openapi::export_if_requested::<hello::HelloRouter>()? {
+    // `zzz openapi -p hello` and `zzz routes -p hello` ask for the spec and the route
+    // table without starting the server.
+    if zzz::openapi::export_if_requested::<hello::HelloRouter>()?
+        || zzz::router::export_routes_if_requested(&hello::HelloRouter::new())?
+    {
         return Ok(());
     }
     tracing_subscriber::fmt().with_env_filter(

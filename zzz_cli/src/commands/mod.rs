@@ -1,3 +1,5 @@
-//! One module per `zzz` command.
+//! One module per `zzz` command, and the shared way of running the user's app.
 
+pub mod app;
 pub mod openapi;
+pub mod routes;

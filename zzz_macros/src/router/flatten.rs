@@ -245,7 +245,7 @@ fn add_openapi_routes(items: &[Item], ctx: &Ctx, table: &mut Table) -> syn::Resu
     let docs_path = match &def.docs_path {
         Some(docs) => {
             let parts = split_path(docs)?;
-            for extra in [None, Some("*__swagger_file")] {
+            for extra in [None, Some("*file")] {
                 let mut p = parts.clone();
                 p.extend(extra.map(str::to_owned));
                 let handler: Expr = syn::parse_quote_spanned!(def.span=> ::zzz::openapi::serve_swagger_ui::<Self>);

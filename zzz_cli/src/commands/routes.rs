@@ -1,0 +1,23 @@
+//! `zzz routes [-p PACKAGE] [--bin NAME]`: the app's route table as `mix phx.routes`
+//! prints it (helper, verb, path, handler, socket mounts as `WS`). The app is run with
+//! `ZZZ_ROUTES_OUTPUT` set and exits before serving (its `main` calls
+//! `zzz::router::export_routes_if_requested`).
+
+use super::app::{AppArgs, run_to_file};
+
+/// Options of `zzz routes`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    app: AppArgs,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<(), String> {
+    let file = std::env::temp_dir().join(format!("zzz-routes-{}.txt", std::process::id()));
+    let result = run_to_file(&args.app, "ZZZ_ROUTES_OUTPUT", &file, "zzz::router::export_routes_if_requested")
+        .and_then(|_| std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display())));
+    let _ = std::fs::remove_file(&file);
+    print!("{}", result?);
+    Ok(())
+}
