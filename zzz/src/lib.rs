@@ -68,6 +68,8 @@ pub mod db;
 pub mod endpoint;
 pub mod extract;
 pub mod handler;
+#[cfg(feature = "jobs")]
+pub mod jobs;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod plug;

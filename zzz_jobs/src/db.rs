@@ -700,6 +700,17 @@ pub(crate) async fn get(ex: &mut RawExecutor<'_>, id: i64) -> Result<Option<Job>
 }
 
 /// Jobs in any of `states` (all when empty), optionally of one queue, by id.
+pub(crate) async fn recent(ex: &mut RawExecutor<'_>, states: &[JobState], limit: i64) -> Result<Vec<Job>, JobsError> {
+    let st: Vec<&str> = if states.is_empty() { JobState::ALL.iter().map(|s| s.as_str()).collect() } else { states.iter().map(|s| s.as_str()).collect() };
+    const PG: &str = "SELECT * FROM zzz_jobs WHERE state = ANY($1) ORDER BY id DESC LIMIT $2";
+    const LT: &str = "SELECT * FROM zzz_jobs WHERE state IN (SELECT value FROM json_each(?1)) ORDER BY id DESC LIMIT ?2";
+    dispatch!(
+        ex,
+        |pg| pg_jobs(sqlx::query(PG).bind(&st).bind(limit).fetch_all(pg).await?),
+        |lt| lite_jobs(sqlx::query(LT).bind(serde_json::to_string(&st).unwrap_or_default()).bind(limit).fetch_all(lt).await?)
+    )
+}
+
 pub(crate) async fn list(ex: &mut RawExecutor<'_>, states: &[JobState], queue: Option<&str>) -> Result<Vec<Job>, JobsError> {
     let st: Vec<&str> = if states.is_empty() { JobState::ALL.iter().map(|s| s.as_str()).collect() } else { states.iter().map(|s| s.as_str()).collect() };
     const PG: &str = "SELECT * FROM zzz_jobs WHERE state = ANY($1) AND ($2::text IS NULL OR queue = $2) ORDER BY id";

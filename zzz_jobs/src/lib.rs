@@ -175,6 +175,13 @@ impl Jobs {
         db::list(&mut h.executor(), states, queue).await
     }
 
+    /// The newest `limit` jobs in any of `states` (every state when empty), newest first —
+    /// what a dashboard shows as "recent failures" without loading the whole table.
+    pub async fn recent(repo: &Repo, states: &[JobState], limit: i64) -> Result<Vec<Job>, JobsError> {
+        let mut h = repo.raw().await?;
+        db::recent(&mut h.executor(), states, limit).await
+    }
+
     /// `(queue, state, count)` for every non-empty combination.
     pub async fn counts(repo: &Repo) -> Result<Vec<(String, JobState, i64)>, JobsError> {
         let mut h = repo.raw().await?;

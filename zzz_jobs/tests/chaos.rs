@@ -1,7 +1,7 @@
 //! Multi-process chaos test (its own `main`, no libtest harness).
 //!
 //! The parent creates a private Postgres schema, inserts `ZZZ_CHAOS_JOBS` jobs
-//! (default 4,000; the full run is `ZZZ_CHAOS_JOBS=20000`), and starts 4 child
+//! (default 20,000, the size; set it lower for a quick run), and starts 4 child
 //! processes (this same binary with `ZZZ_CHAOS_CHILD` set), each a [`Runner`] node.
 //! While they work, it SIGKILLs a random child every 100–400 ms and restarts it. At
 //! the end every job must be `completed` — none lost, none stuck — and each job must
@@ -74,7 +74,7 @@ async fn count(repo: &Repo, sql: &'static str) -> i64 {
 }
 
 async fn parent() {
-    let n: i64 = std::env::var("ZZZ_CHAOS_JOBS").ok().and_then(|s| s.parse().ok()).unwrap_or(4_000);
+    let n: i64 = std::env::var("ZZZ_CHAOS_JOBS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let db = TestDb::postgres().await.expect("test schema");
     let repo = db.repo.clone();
     Jobs::migrate(&repo).await.expect("migrate");
