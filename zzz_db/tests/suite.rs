@@ -1150,8 +1150,29 @@ fn sql_rendering_binds_every_value() {
 
 // ------------------------------------------------------------- query logging
 
-#[derive(Default, Clone)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<std::collections::BTreeMap<String, String>>>>);
+/// A global subscriber (installed once for this test binary) that records `zzz_db`
+/// events only on threads that asked for it. Global rather than `set_default`: with a
+/// thread-local subscriber, a callsite first hit by a parallel test without one can stay
+/// cached as "not interested" and the event is never seen (this flaked under load).
+struct Captured;
+
+thread_local! {
+    static RECORDING: std::cell::RefCell<Option<Vec<std::collections::BTreeMap<String, String>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn install_capture() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| tracing::subscriber::set_global_default(Captured).expect("no other global subscriber in this test binary"));
+}
+
+/// Runs `f`'s future on this thread and returns the `zzz_db` events it emitted.
+async fn capture_events<F: std::future::Future<Output = ()>>(f: F) -> Vec<std::collections::BTreeMap<String, String>> {
+    install_capture();
+    RECORDING.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    f.await;
+    RECORDING.with(|r| r.borrow_mut().take().unwrap_or_default())
+}
 
 struct Visit<'a>(&'a mut std::collections::BTreeMap<String, String>);
 impl tracing::field::Visit for Visit<'_> {
@@ -1174,27 +1195,28 @@ impl tracing::Subscriber for Captured {
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, e: &tracing::Event<'_>) {
         if e.metadata().target() == "zzz_db" {
-            let mut m = std::collections::BTreeMap::new();
-            e.record(&mut Visit(&mut m));
-            self.0.lock().unwrap().push(m);
+            RECORDING.with(|r| {
+                if let Some(events) = r.borrow_mut().as_mut() {
+                    let mut m = std::collections::BTreeMap::new();
+                    e.record(&mut Visit(&mut m));
+                    events.push(m);
+                }
+            });
         }
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn queries_are_logged_with_timings_but_not_values() {
-    let cap = Captured::default();
-    let _guard = tracing::subscriber::set_default(cap.clone());
-    // Other tests in this binary run without a subscriber; a callsite first hit there is
-    // cached as "never interested". Recompute with this thread's subscriber registered.
-    tracing::callsite::rebuild_interest_cache();
     let db = TestDb::sqlite_memory().await.unwrap();
     migrate(&db.repo).await;
-    cap.0.lock().unwrap().clear();
-    db.repo.count(Query::from::<User>().filter(User::name.eq("top-secret-value"))).await.unwrap();
-    let events = cap.0.lock().unwrap().clone();
+    let repo = db.repo.clone();
+    let events = capture_events(async move {
+        repo.count(Query::from::<User>().filter(User::name.eq("top-secret-value"))).await.unwrap();
+    })
+    .await;
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
     assert!(e["sql"].contains("SELECT COUNT(*) FROM \"users\" WHERE"), "{e:?}");
