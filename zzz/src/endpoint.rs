@@ -200,10 +200,10 @@ fn panic_response(panic: Box<dyn std::any::Any + Send>, request_id: Option<&Head
 /// and sends no body.
 fn strip_body(response: &mut Response) {
     let exact = http_body::Body::size_hint(response.body()).exact();
-    if let Some(len) = exact {
-        if !response.headers().contains_key(header::CONTENT_LENGTH) {
-            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-        }
+    if let Some(len) = exact
+        && !response.headers().contains_key(header::CONTENT_LENGTH)
+    {
+        response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     *response.body_mut() = Body::empty();
 }

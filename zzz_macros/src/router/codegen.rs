@@ -94,7 +94,7 @@ fn gen_node(node: &Node, depth: usize, table: &Table) -> TokenStream {
             // A byte-slice pattern: rustc turns a `match` over these into a decision
             // tree on the length and then on single bytes, instead of one string
             // comparison per arm.
-            let bytes = lit.bytes().map(|b| proc_macro2::Literal::byte_character(b));
+            let bytes = lit.bytes().map(proc_macro2::Literal::byte_character);
             quote! { [#(#bytes),*] => { let pos = __e; #code } }
         })
         .collect();

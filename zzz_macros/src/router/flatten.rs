@@ -467,21 +467,20 @@ fn check(table: &Table) -> syn::Result<()> {
                 return Err(err);
             }
         }
-        if let Some(helper) = &route.helper {
-            if let Some(other) = table.routes[..i]
+        if let Some(helper) = &route.helper
+            && let Some(other) = table.routes[..i]
                 .iter()
                 .find(|r| r.helper.as_deref() == Some(helper.as_str()) && r.path != route.path)
-            {
-                let mut err = syn::Error::new(
-                    route.span,
-                    format!(
-                        "route name `{helper}` is already used for `{}`; give this route another `as:` name",
-                        other.path
-                    ),
-                );
-                err.combine(syn::Error::new(other.span, "first used here"));
-                return Err(err);
-            }
+        {
+            let mut err = syn::Error::new(
+                route.span,
+                format!(
+                    "route name `{helper}` is already used for `{}`; give this route another `as:` name",
+                    other.path
+                ),
+            );
+            err.combine(syn::Error::new(other.span, "first used here"));
+            return Err(err);
         }
     }
     Ok(())

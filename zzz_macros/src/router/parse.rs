@@ -56,7 +56,7 @@ pub struct RouteDoc {
 #[derive(Clone)]
 pub enum DocResponse {
     Description(LitStr),
-    Json(Type),
+    Json(Box<Type>),
 }
 
 pub struct PipelineDef {
@@ -369,7 +369,7 @@ fn parse_doc(input: ParseStream) -> syn::Result<RouteDoc> {
                     let response = if inner.peek(LitStr) {
                         DocResponse::Description(inner.parse()?)
                     } else {
-                        DocResponse::Json(inner.parse()?)
+                        DocResponse::Json(Box::new(inner.parse()?))
                     };
                     doc.responses.push((status, response));
                     if !inner.is_empty() {
