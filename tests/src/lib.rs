@@ -1,6 +1,7 @@
 //! Shared helpers for the black-box tests: start an app on a real socket, speak raw
 //! bytes to it.
 
+pub mod browser;
 pub mod tools;
 
 use std::net::SocketAddr;

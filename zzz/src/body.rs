@@ -67,6 +67,27 @@ impl Body {
         Body(Inner::Boxed(http_body_util::StreamBody::new(frames).boxed_unsync()))
     }
 
+    /// A file's contents as a body of exactly `len` bytes (from the file's current
+    /// position). The file is read on tokio's blocking pool in 256 KiB chunks, the next
+    /// chunk while the previous one is being sent, so memory stays flat (two chunks)
+    /// whatever the size, and the exact length gives a `Content-Length` header (HEAD
+    /// answers carry it too). A file shorter than `len` aborts the response rather than
+    /// sending a truncated body as complete. Must be polled inside a tokio runtime.
+    ///
+    /// ```no_run
+    /// # fn f() -> std::io::Result<zzz::Body> {
+    /// let file = std::fs::File::open("artifact.bin")?;
+    /// let len = file.metadata()?.len();
+    /// Ok(zzz::Body::from_file(file, len))
+    /// # }
+    /// ```
+    pub fn from_file(file: std::fs::File, len: u64) -> Body {
+        if len == 0 {
+            return Body::empty();
+        }
+        Body(Inner::Boxed(FileBody { file: Some(file), unrequested: len, remaining: len, next: None }.boxed_unsync()))
+    }
+
     /// Reads the whole body into memory, failing once more than `limit` bytes arrive.
     ///
     /// The limit is enforced while reading, so a chunked body with no
@@ -100,6 +121,15 @@ impl Body {
     /// Whether this body is known to be empty without reading it.
     pub fn is_known_empty(&self) -> bool {
         http_body::Body::is_end_stream(self)
+    }
+
+    /// The bytes of a body held in memory (built from text, bytes or JSON and not
+    /// yet polled); `None` for empty, streamed and incoming bodies.
+    pub fn full_bytes(&self) -> Option<&Bytes> {
+        match &self.0 {
+            Inner::Full(bytes) => bytes.as_ref(),
+            _ => None,
+        }
     }
 }
 
@@ -213,5 +243,129 @@ impl http_body::Body for Body {
             Inner::Incoming(incoming) => incoming.size_hint(),
             Inner::Boxed(boxed) => boxed.size_hint(),
         }
+    }
+}
+
+/// The body made by [`Body::from_file`].
+struct FileBody {
+    /// The file, when no read is in flight.
+    file: Option<std::fs::File>,
+    /// Bytes not asked of the file yet.
+    unrequested: u64,
+    /// Bytes not yielded yet.
+    remaining: u64,
+    /// The read in flight on the blocking pool.
+    next: Option<tokio::task::JoinHandle<(std::fs::File, std::io::Result<Bytes>)>>,
+}
+
+const FILE_CHUNK: u64 = 256 * 1024;
+
+impl FileBody {
+    fn start_read(&mut self) {
+        let Some(mut file) = self.file.take() else { return };
+        // At least one byte, so a file that ended early is noticed (its read is empty).
+        let want = self.unrequested.clamp(1, FILE_CHUNK) as usize;
+        self.unrequested = self.unrequested.saturating_sub(want as u64);
+        self.next = Some(tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; want];
+            let mut filled = 0;
+            let result = loop {
+                match std::io::Read::read(&mut file, &mut buf[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == want {
+                            break Ok(());
+                        }
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(err) => break Err(err),
+                }
+            };
+            buf.truncate(filled);
+            (file, result.map(|()| Bytes::from(buf)))
+        }));
+    }
+}
+
+impl http_body::Body for FileBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        if this.next.is_none() {
+            this.start_read();
+        }
+        let Some(next) = this.next.as_mut() else { return Poll::Ready(None) };
+        let (file, result) = match std::future::Future::poll(Pin::new(next), cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(done)) => done,
+            Poll::Ready(Err(join)) => {
+                this.next = None;
+                this.remaining = 0;
+                return Poll::Ready(Some(Err(join.into())));
+            }
+        };
+        this.next = None;
+        this.file = Some(file);
+        match result {
+            Err(err) => {
+                this.remaining = 0;
+                Poll::Ready(Some(Err(err.into())))
+            }
+            Ok(chunk) if chunk.is_empty() => {
+                let missing = this.remaining;
+                this.remaining = 0;
+                Poll::Ready(Some(Err(format!("the file ended {missing} bytes before its declared length").into())))
+            }
+            Ok(chunk) => {
+                this.remaining = this.remaining.saturating_sub(chunk.len() as u64);
+                if this.remaining > 0 {
+                    // Read ahead while this chunk is being sent.
+                    this.start_read();
+                }
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_body_streams_its_declared_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let body = Body::from_file(file, data.len() as u64);
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(200_000));
+        assert_eq!(body.collect_limited(usize::MAX).await.unwrap(), data);
+        let empty = Body::from_file(std::fs::File::open(&path).unwrap(), 0);
+        assert!(empty.is_known_empty());
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_declared_is_an_error_not_a_short_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"short").unwrap();
+        let body = Body::from_file(std::fs::File::open(&path).unwrap(), 10);
+        assert!(matches!(body.collect_limited(usize::MAX).await, Err(BodyReadError::Io(m)) if m.contains("5 bytes before")));
     }
 }

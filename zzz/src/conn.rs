@@ -86,6 +86,7 @@ pub(crate) struct ConnInner {
     pub(crate) resp_body: Body,
     pub(crate) halted: bool,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) body_limit: Option<usize>,
     pub(crate) request_id: Option<HeaderValue>,
     pub(crate) before_send: BeforeSendList,
 }
@@ -119,6 +120,7 @@ impl Conn {
             resp_body: Body::empty(),
             halted: false,
             shared,
+            body_limit: None,
             request_id: None,
             before_send: BeforeSendList::default(),
         }) }
@@ -237,21 +239,32 @@ impl Conn {
         self.inner.body.take()
     }
 
-    /// Reads the whole request body, enforcing the endpoint's body limit
-    /// (see [`Endpoint::max_body_bytes`](crate::Endpoint::max_body_bytes)).
+    /// Reads the whole request body, enforcing this request's body limit
+    /// (see [`max_body_bytes`](Conn::max_body_bytes)).
     ///
     /// A second call returns an empty buffer: the body is read once.
     pub async fn read_body(&mut self) -> Result<Bytes, BodyReadError> {
-        let limit = self.inner.shared.max_body_bytes;
+        let limit = self.max_body_bytes();
         match self.inner.body.take() {
             Some(body) => body.collect_limited(limit).await,
             None => Ok(Bytes::new()),
         }
     }
 
-    /// The endpoint's request body limit in bytes.
+    /// This request's body limit in bytes: the endpoint's
+    /// ([`Endpoint::max_body_bytes`](crate::Endpoint::max_body_bytes)) unless a plug
+    /// lowered it with [`put_max_body_bytes`](Conn::put_max_body_bytes). Every body
+    /// extractor and parser reads under it.
     pub fn max_body_bytes(&self) -> usize {
-        self.inner.shared.max_body_bytes
+        self.inner.body_limit.unwrap_or(self.inner.shared.max_body_bytes)
+    }
+
+    /// Lowers this request's body limit (a value above the endpoint's limit is capped
+    /// to it: the endpoint already refused larger declared bodies before routing). See
+    /// [`BodyLimit`](crate::plugs::BodyLimit) for the plug that does this per scope.
+    pub fn put_max_body_bytes(&mut self, limit: usize) -> &mut Conn {
+        self.inner.body_limit = Some(limit.min(self.inner.shared.max_body_bytes));
+        self
     }
 
     /// The request id: the client's `x-request-id` when it was valid, else one the
@@ -405,6 +418,7 @@ impl Conn {
             resp_body: Arc::new(std::sync::Mutex::new(Some(this.resp_body))),
             halted: this.halted,
             shared: this.shared,
+            body_limit: this.body_limit,
             request_id: this.request_id,
             before_send: this.before_send,
         };
@@ -430,6 +444,7 @@ impl Conn {
             conn.inner.resp_body = rest.resp_body.lock().ok().and_then(|mut b| b.take()).unwrap_or_default();
             conn.inner.halted = rest.halted;
             conn.inner.shared = rest.shared;
+            conn.inner.body_limit = rest.body_limit;
             conn.inner.request_id = rest.request_id;
             conn.inner.before_send = rest.before_send;
         }
@@ -449,6 +464,7 @@ struct ConnRest {
     resp_body: Arc<std::sync::Mutex<Option<Body>>>,
     halted: bool,
     shared: Arc<Shared>,
+    body_limit: Option<usize>,
     request_id: Option<HeaderValue>,
     before_send: BeforeSendList,
 }

@@ -23,6 +23,9 @@ use crate::router::Router;
 
 /// The application: plugs before the router, the router, state and limits.
 ///
+/// Under `zzz server` (environment variable `ZZZ_LIVE_RELOAD` set when the
+/// endpoint is built) it also serves [live reload](crate::live_reload).
+///
 /// ```
 /// use zzz::{Endpoint, Pipeline};
 ///
@@ -49,6 +52,8 @@ struct Inner<R> {
     plugs: Pipeline,
     shared: Arc<Shared>,
     request_ids: bool,
+    /// Dev only: `ZZZ_LIVE_RELOAD` was set when the endpoint was built.
+    live_reload: bool,
 }
 
 impl<R> Clone for Endpoint<R> {
@@ -66,6 +71,7 @@ impl<R: Router> Endpoint<R> {
                 plugs: Pipeline::new(),
                 shared: Arc::new(Shared::default()),
                 request_ids: true,
+                live_reload: crate::live_reload::enabled_by_env(),
             }),
         }
     }
@@ -129,6 +135,11 @@ impl<R: Router> Endpoint<R> {
     }
 
     async fn handle_with(inner: Arc<Inner<R>>, request: http::Request<Body>) -> Response {
+        let live_reload = inner.live_reload;
+        if live_reload && request.uri().path() == crate::live_reload::PATH && request.method() == Method::GET {
+            let shutdown = request.extensions().get::<crate::server::Shutdown>().cloned();
+            return crate::live_reload::events_response(crate::live_reload::boot_id(), shutdown);
+        }
         let is_head = request.method() == Method::HEAD;
         let mut conn = Conn::with_shared(request, inner.shared.clone());
         let request_id = if inner.request_ids { Some(request_id_for(&conn)) } else { None };
@@ -160,6 +171,9 @@ impl<R: Router> Endpoint<R> {
 
         if let Some(id) = request_id {
             response.headers_mut().insert(REQUEST_ID.clone(), id);
+        }
+        if live_reload {
+            crate::live_reload::inject_into(&mut response, crate::live_reload::boot_id());
         }
         if is_head {
             strip_body(&mut response);

@@ -62,6 +62,7 @@
 
 pub mod body;
 pub mod channels;
+pub mod config;
 pub mod conn;
 #[cfg(feature = "db")]
 pub mod db;
@@ -70,6 +71,7 @@ pub mod extract;
 pub mod handler;
 #[cfg(feature = "jobs")]
 pub mod jobs;
+pub mod live_reload;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod plug;

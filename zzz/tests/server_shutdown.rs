@@ -143,3 +143,48 @@ async fn signal_future_fires_the_shutdown_handle_too() {
     tokio::time::timeout(BOUND, handle.requested()).await.expect("handle not fired by the signal future");
     tokio::time::timeout(BOUND, serving).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn responses_finished_during_shutdown_say_connection_close() {
+    let app = App::default();
+    let server = start_with(ServerConfig::default(), app.clone());
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(b"GET /sleep?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    tokio::time::timeout(BOUND, app.started.notified()).await.unwrap();
+    server.shutdown.trigger();
+    // A keep-alive client must learn that this answer is the connection's last,
+    // instead of sending its next request into a closing connection.
+    let res = read_response(&mut stream).await;
+    assert_eq!((res.status, res.body_str()), (200, "slept 300"));
+    assert_eq!(res.header("connection").as_deref(), Some("close"), "{}", res.head);
+    wait_closed(&mut stream, BOUND).await.expect("connection kept open after its last response");
+    tokio::time::timeout(BOUND, server.handle).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_accepted_before_shutdown_still_gets_its_first_request_answered() {
+    // This is what `zzz server` relies on when it restarts the app: a client that
+    // connected just before the old app was told to stop sends its request right
+    // after; it is answered (and the connection closed) instead of dropped.
+    let server = start(ServerConfig::default().shutdown_grace(Duration::from_secs(30)));
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    // Let the server accept it (not an assertion: a long pause only makes the test stronger).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.shutdown.trigger();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    let res = read_response(&mut stream).await;
+    assert_eq!((res.status, res.body_str()), (200, "hello"));
+    assert_eq!(res.header("connection").as_deref(), Some("close"), "{}", res.head);
+    tokio::time::timeout(BOUND, server.handle).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_soon_after_shutdown() {
+    let server = start(ServerConfig::default().shutdown_grace(Duration::from_secs(60)));
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await; // bounded: the silent connection does not hold shutdown up
+    let got = wait_closed(&mut silent, BOUND).await.expect("silent connection left open");
+    assert!(got.is_empty());
+}

@@ -6,6 +6,7 @@
 //! | Phoenix / Plug | zzz | does the work |
 //! |---|---|---|
 //! | `Plug.Parsers`, `conn.params` | [`Parsers`], [`Form`], [`BodyParams`], [`MergedParams`] | serde_json, form_urlencoded, multer + tempfile |
+//! | `Plug.Parsers`' `:length` per scope | [`BodyLimit`] | zzz |
 //! | `fetch_cookies` | [`Cookies`], [`SignedCookies`], [`PrivateCookies`] | `cookie` (HMAC-SHA256, AES-256-GCM), ring (PBKDF2) |
 //! | `Plug.Session` + `fetch_flash` | [`CookieSession`], [`Session`], [`Flash`] | `cookie` |
 //! | `protect_from_forgery` | [`CsrfProtection`], [`CsrfToken`] | zzz |
@@ -34,6 +35,7 @@
 #![doc = include_str!("../../docs/plugs.md")]
 
 pub mod auth;
+pub mod body_limit;
 pub mod cookies;
 pub mod csrf;
 pub mod headers;
@@ -55,6 +57,7 @@ pub use csrf::{CsrfProtection, CsrfToken, OnInvalidCsrf};
 pub use params::{Param, Upload};
 pub use parsers::{BodyParams, Form, MergedParams, Parsers};
 pub use session::{CookieSession, Flash, Session, SessionProtection};
+pub use body_limit::BodyLimit;
 pub use auth::{AuthRejection, BasicAuth, BearerToken, RequireBasicAuth, RequireBearer};
 pub use headers::{Accepts, Format, MethodOverride, SecureHeaders};
 #[cfg(feature = "jwt")]

@@ -326,6 +326,7 @@ impl Parsers {
 }
 
 /// The limits a multipart parse runs under.
+#[cfg(feature = "multipart")]
 #[derive(Debug, Clone)]
 pub(crate) struct MultipartLimits {
     pub(crate) total: usize,

@@ -22,6 +22,13 @@ use super::io::{ServerIo, Transport};
 use super::service::{Activity, Adapter, ConnectInfo};
 use super::shutdown::Shutdown;
 
+/// How long a connection accepted just before shutdown may take to send its first
+/// request (capped by `header_read_timeout`); it is served, then closed.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
+/// How often such a connection is checked for its first request.
+const FIRST_REQUEST_POLL: Duration = Duration::from_millis(5);
+
 /// The HTTP versions spoken, with their settings.
 enum Protocols {
     /// HTTP/1 and HTTP/2, told apart by the connection preface.
@@ -124,7 +131,7 @@ pub(crate) async fn serve_connection<S, B>(
     let info = ConnectInfo { peer, local: ctx.local, tls: ctx.is_tls() };
     let activity = Activity::new();
     let io = TokioIo::new(ServerIo::new(transport, slot));
-    let svc = Adapter::new(svc, info, activity.clone());
+    let svc = Adapter::new(svc, info, activity.clone(), shutdown.clone());
     match &ctx.protocols {
         Protocols::Auto(builder) => {
             let conn = builder.serve_connection_with_upgrades(io, svc);
@@ -159,8 +166,15 @@ async fn drive<C, E>(
     let mut closing = false;
     // After an idle close was requested, the connection gets this long to finish.
     let mut close_deadline: Option<Instant> = None;
+    // Server shutdown reached a connection that has not sent its first request yet:
+    // closing it now would drop a request the client may already have sent (it was
+    // accepted before the listener closed), so it gets until then to send one.
+    let mut first_request_wait: Option<Instant> = None;
     loop {
-        let next_check = next_check(ctx, activity, first_request_deadline, closing, close_deadline);
+        let mut next_check = next_check(ctx, activity, first_request_deadline, closing, close_deadline);
+        if first_request_wait.is_some() {
+            next_check = next_check.min(Instant::now() + FIRST_REQUEST_POLL);
+        }
         tokio::select! {
             biased;
             res = conn.as_mut() => {
@@ -169,12 +183,25 @@ async fn drive<C, E>(
                 }
                 return;
             }
-            _ = server_shutdown.as_mut(), if !closing => {
-                closing = true;
-                graceful(conn.as_mut());
+            _ = server_shutdown.as_mut(), if !closing && first_request_wait.is_none() => {
+                if activity.started() == 0 {
+                    first_request_wait = Some(Instant::now() + FIRST_REQUEST_GRACE.min(ctx.header_read_timeout));
+                } else {
+                    closing = true;
+                    graceful(conn.as_mut());
+                }
             }
             _ = sleep_until(next_check) => {
                 let now = Instant::now();
+                if let Some(wait) = first_request_wait
+                    && !closing
+                    && (activity.started() > 0 || now >= wait)
+                {
+                    // The request (if any) is being served; it is the connection's last.
+                    closing = true;
+                    graceful(conn.as_mut());
+                    continue;
+                }
                 if close_deadline.is_some_and(|d| now >= d) {
                     tracing::debug!(%peer, "connection did not close after idle timeout; dropping it");
                     return;

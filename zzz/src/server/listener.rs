@@ -61,7 +61,10 @@ pub(crate) fn from_listen_fd_env() -> io::Result<Option<TcpListener>> {
             let _ = listener.into_raw_fd();
             return Err(bad("an open, bound TCP socket (the descriptor is not one)"));
         }
-        Ok(Some(listener))
+        // The inherited descriptor is not close-on-exec (it was inherited); a
+        // duplicate is (std dups with F_DUPFD_CLOEXEC), so processes the app
+        // starts do not hold the socket open.
+        Ok(Some(listener.try_clone().unwrap_or(listener)))
     }
     #[cfg(not(unix))]
     {

@@ -12,8 +12,8 @@
 //! - graceful shutdown on SIGINT/SIGTERM or [`Shutdown::trigger`]: stop
 //!   accepting, let in-flight requests finish within
 //!   [`ServerConfig::shutdown_grace`], then return;
-//! - a [`ConnectInfo`] (peer and local address, TLS or not) in every request's
-//!   extensions;
+//! - a [`ConnectInfo`] (peer and local address, TLS or not) and the server's
+//!   [`Shutdown`] handle in every request's extensions;
 //! - a panic while handling a request becomes a `500` for that request only;
 //!   a misbehaving client only ever loses its own connection.
 //!
@@ -218,8 +218,13 @@ impl Server {
     /// Shutdown sequence: the listener is closed at once (new connections are
     /// refused), every [`Shutdown::requested`] future completes, idle
     /// connections are closed, in-flight requests finish and their connections
-    /// close; connections still open after [`ServerConfig::shutdown_grace`] are
-    /// dropped. Then this returns.
+    /// close (HTTP/1 responses finished from then on carry `connection: close`);
+    /// a connection accepted but still without its first request gets up to 1 s
+    /// (at most `header_read_timeout`) to send it, is answered, and closed;
+    /// connections still open after [`ServerConfig::shutdown_grace`] are
+    /// dropped. Then this returns. Every request also carries the server's
+    /// [`Shutdown`] in its extensions, so long-lived responses (event streams,
+    /// long polls) can end when it fires.
     ///
     /// Upgraded connections (WebSocket) left hyper when they were upgraded; their
     /// owners watch [`Shutdown::requested`] (see [`Server::shutdown_signal`]) and

@@ -1,5 +1,6 @@
 //! The glue between hyper and the app's `tower_service::Service`: per-request
-//! [`ConnectInfo`], readiness, panic containment, and in-flight request tracking
+//! [`ConnectInfo`] and [`Shutdown`] handle, `connection: close` on HTTP/1
+//! responses sent during shutdown, readiness, panic containment, and in-flight request tracking
 //! for the connection's idle timer.
 
 use std::convert::Infallible;
@@ -14,10 +15,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, Version, header};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
+
+use super::shutdown::Shutdown;
 
 /// Where a request came from, inserted by the server into every request's
 /// extensions before the app's service sees it.
@@ -100,11 +103,12 @@ pub(crate) struct Adapter<S> {
     svc: S,
     info: ConnectInfo,
     activity: Arc<Activity>,
+    shutdown: Shutdown,
 }
 
 impl<S> Adapter<S> {
-    pub(crate) fn new(svc: S, info: ConnectInfo, activity: Arc<Activity>) -> Adapter<S> {
-        Adapter { svc, info, activity }
+    pub(crate) fn new(svc: S, info: ConnectInfo, activity: Arc<Activity>, shutdown: Shutdown) -> Adapter<S> {
+        Adapter { svc, info, activity, shutdown }
     }
 }
 
@@ -118,10 +122,13 @@ where
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(self.info);
+        req.extensions_mut().insert(self.shutdown.clone());
+        let http1 = req.version() < Version::HTTP_2;
         ResponseFuture {
             state: State::Ready { svc: Some(self.svc.clone()), req: Some(req) },
             guard: Some(self.activity.begin()),
             peer: self.info.peer,
+            close_on_shutdown: http1.then(|| self.shutdown.clone()),
         }
     }
 }
@@ -143,6 +150,8 @@ pin_project! {
         state: State<S, F>,
         guard: Option<RequestGuard>,
         peer: SocketAddr,
+        // HTTP/1 only: the server's shutdown, to mark responses `connection: close`.
+        close_on_shutdown: Option<Shutdown>,
     }
 }
 
@@ -181,7 +190,7 @@ where
                     }
                 }
                 StateProj::Calling { fut } => {
-                    let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                    let mut out = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
                         Ok(Poll::Pending) => return Poll::Pending,
                         Ok(Poll::Ready(Ok(res))) => {
                             let guard = this.guard.take();
@@ -191,6 +200,12 @@ where
                         Err(panic) => panic_response(*this.peer, panic, this.guard.take()),
                     };
                     this.state.set(State::Done);
+                    // A response finished while the server shuts down is the last
+                    // one on its HTTP/1 connection: say so, so the client does not
+                    // send another request into a closing connection.
+                    if this.close_on_shutdown.as_ref().is_some_and(Shutdown::is_requested) {
+                        out.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+                    }
                     return Poll::Ready(Ok(out));
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
