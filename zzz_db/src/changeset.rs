@@ -222,6 +222,30 @@ fn field_name<S: Schema>(field: &str) -> &'static str {
     }
 }
 
+/// A record whose primary key is still its type's default (`0`, the nil UUID, NULL) has
+/// never been inserted: the database assigns keys, so no stored row has one of those.
+fn never_inserted(key: Value) -> bool {
+    match key {
+        Value::Null | Value::Int(0) => true,
+        Value::Uuid(u) => u.is_nil(),
+        _ => false,
+    }
+}
+
+/// The value `Default::default()` gives a field of this type.
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Int(0) | Value::Bool(false) => true,
+        Value::Float(f) => *f == 0.0,
+        Value::Uuid(u) => u.is_nil(),
+        Value::Json(j) => j.is_null(),
+        Value::DateTime(t) => *t == chrono::NaiveDateTime::default(),
+        Value::DateTimeUtc(t) => *t == chrono::DateTime::<chrono::Utc>::default(),
+        Value::Date(d) => *d == chrono::NaiveDate::default(),
+        _ => false,
+    }
+}
+
 fn is_blank(v: &Value) -> bool {
     match v {
         Value::Null => true,
@@ -239,11 +263,17 @@ impl<S: Schema> Changeset<S> {
     /// Cast the `permitted` fields from `params` (a JSON object; form params arrive as
     /// strings and are cast too). A value that cannot be cast gets `"is invalid"`;
     /// `null` and `""` become NULL (Ecto's empty values; `validate_required` then reports
-    /// them); a value equal to the current one is no change.
+    /// them); a value equal to the current one is no change — except on a record that was
+    /// never inserted (its primary key is still `0` or the nil UUID): there every permitted
+    /// parameter the client sent is a change, even one equal to the struct's default, so
+    /// `validate_number`, `validate_inclusion` and the rest judge what was sent. (Ecto's
+    /// new structs hold `nil`; a Rust field always holds a value, often its default, and an
+    /// invalid `0` sent by the client must not slip through as "no change".)
     ///
     /// # Panics
     /// If a permitted field is not a field of the schema (a programming error, as in Ecto).
     pub fn cast(data: S, params: &Json, permitted: &[&str]) -> Self {
+        let unsaved = never_inserted(data.primary_key().to_value());
         let mut cs = Changeset::new(data);
         let map = match params {
             Json::Object(m) => m.clone(),
@@ -257,7 +287,7 @@ impl<S: Schema> Changeset<S> {
             let cast = if empty { Ok(Value::Null) } else { S::cast_field(name, raw).expect("field checked above") };
             match cast {
                 Ok(v) => {
-                    if S::get_value(&cs.data, name).as_ref() != Some(&v) {
+                    if unsaved || S::get_value(&cs.data, name).as_ref() != Some(&v) {
                         cs.changes.insert(name, v);
                     }
                 }
@@ -341,10 +371,21 @@ impl<S: Schema> Changeset<S> {
     }
 
     /// Each field must be present (in changes or data) and not blank: `"can't be blank"`.
+    ///
+    /// On a record that was never inserted (primary key `0` or the nil UUID), a data value
+    /// that is its type's zero — `0`, `0.0`, `false`, the nil UUID, 1970-01-01 — counts as
+    /// absent unless the changeset sets it: that is what `..Default::default()` leaves in a
+    /// field nobody filled, Rust's stand-in for the `nil` of Ecto's new structs. A value the
+    /// client sent (even `0`) or the code put (`put_change`, or a non-zero field such as
+    /// `Post { user_id: 5, .. }`) is present.
     pub fn validate_required(mut self, fields: &[&str]) -> Self {
+        let unsaved = never_inserted(self.data.primary_key().to_value());
         for &f in fields {
             let name = field_name::<S>(f);
-            let missing = self.get_field(name).map(|v| is_blank(&v)).unwrap_or(true);
+            let missing = match self.changes.get(name) {
+                Some(v) => is_blank(v),
+                None => self.data.get_value(name).map(|v| is_blank(&v) || (unsaved && is_zero(&v))).unwrap_or(true),
+            };
             if missing && !self.has_error(name) {
                 self.push_error(name, "can't be blank", vec![("validation", "required".into())]);
             }

@@ -11,6 +11,7 @@ pub mod query;
 pub mod repo;
 pub mod schema;
 pub mod sql;
+pub mod tasks;
 pub mod testing;
 pub mod value;
 

@@ -50,6 +50,7 @@ pub fn postgres_url() -> String {
 pub struct TestDb {
     /// The repo connected to the throwaway database.
     pub repo: Repo,
+    url: String,
     cleanup: Cleanup,
 }
 
@@ -88,14 +89,15 @@ async fn sweep_stale_schemas(admin: &Repo) {
 impl TestDb {
     /// A private in-memory SQLite database.
     pub async fn sqlite_memory() -> Result<TestDb, Error> {
-        Ok(TestDb { repo: Repo::connect("sqlite::memory:").await?, cleanup: Cleanup::None })
+        Ok(TestDb { repo: Repo::connect("sqlite::memory:").await?, url: "sqlite::memory:".into(), cleanup: Cleanup::None })
     }
 
     /// A SQLite database in a fresh temporary file (WAL mode, several connections).
     pub async fn sqlite_file() -> Result<TestDb, Error> {
         let path = std::env::temp_dir().join(format!("{}.db", unique_name()));
-        let repo = Repo::connect_with(RepoConfig::new(format!("sqlite://{}", path.display())).pool_size(4)).await?;
-        Ok(TestDb { repo, cleanup: Cleanup::File(path) })
+        let url = format!("sqlite://{}", path.display());
+        let repo = Repo::connect_with(RepoConfig::new(url.clone()).pool_size(4)).await?;
+        Ok(TestDb { repo, url, cleanup: Cleanup::File(path) })
     }
 
     /// A fresh schema on the test Postgres server (see [`postgres_url`]); the repo's
@@ -121,8 +123,17 @@ impl TestDb {
         let schema = unique_name();
         admin.execute_raw(&format!("CREATE SCHEMA \"{schema}\"")).await?;
         let sep = if url.contains('?') { '&' } else { '?' };
-        let repo = Repo::connect_with(RepoConfig::new(format!("{url}{sep}options[search_path]={schema}")).pool_size(5)).await?;
-        Ok(TestDb { repo, cleanup: Cleanup::Schema(admin, schema) })
+        let url = format!("{url}{sep}options[search_path]={schema}");
+        let repo = Repo::connect_with(RepoConfig::new(url.clone()).pool_size(5)).await?;
+        Ok(TestDb { repo, url, cleanup: Cleanup::Schema(admin, schema) })
+    }
+
+    /// The URL of the throwaway database, for code under test that connects by itself
+    /// (an app's own `Repo::connect`, a spawned binary's `DATABASE_URL`). On Postgres it
+    /// carries the schema as `options[search_path]=…`. For `sqlite_memory` it is
+    /// `sqlite::memory:`, which names a *new* empty database on every connect.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Remove the database (file or schema) and close the pools.

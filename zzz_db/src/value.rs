@@ -153,9 +153,17 @@ fn decode_i64(row: &Row, idx: usize) -> Result<i64, Error> {
     }
 }
 
+/// An integer from JSON: a number with no fractional part (`42`, and `42.0`, which JSON
+/// Schema also calls an integer — what an OpenAPI `integer` promises a client) or a
+/// string of digits (form input). `4.5`, `1e30` and non-numbers are invalid.
 fn cast_int(p: &serde_json::Value, name: &'static str) -> Result<i64, CastError> {
+    // 2^63 as f64: every float strictly between -2^63 and 2^63 with no fraction fits i64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     match p {
-        serde_json::Value::Number(n) => n.as_i64().ok_or(CastError { type_name: name }),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < LIMIT).map(|f| f as i64))
+            .ok_or(CastError { type_name: name }),
         serde_json::Value::String(s) => s.trim().parse::<i64>().map_err(|_| CastError { type_name: name }),
         _ => invalid(name),
     }

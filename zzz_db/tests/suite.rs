@@ -519,6 +519,13 @@ mod cases {
         // Integer overflow for i32 is invalid, not truncated.
         let cs = Changeset::cast(Doc::default(), &json!({"small": 1u64 << 40}), &["small"]);
         assert_eq!(cs.errors().to_json(), json!({"small": ["is invalid"]}));
+        // A JSON number with no fraction is an integer (as JSON Schema says); 7.5 is not.
+        let cs = Changeset::cast(User::default(), &json!({"age": 7.0}), &["age"]);
+        assert_eq!(cs.field(User::age), Some(7));
+        for bad in [json!(7.5), json!(1e30), json!(-1e19)] {
+            let cs = Changeset::cast(User::default(), &json!({"age": bad}), &["age"]);
+            assert_eq!(cs.errors().to_json(), json!({"age": ["is invalid"]}), "{bad}");
+        }
     }
 
     pub async fn types_roundtrip(repo: &Repo) {
@@ -1044,6 +1051,40 @@ async fn connect_errors_are_clear() {
 // ------------------------------------------------------------- changesets (no database)
 
 #[test]
+fn changeset_on_a_new_record_validates_values_equal_to_the_default() {
+    // A new record's `age` is 0 by default; a client sending 0 must still be judged.
+    let cs = Changeset::cast(User::default(), &json!({"age": 0, "active": false}), &["age", "active"])
+        .validate_number("age", Number::greater_than(0));
+    assert_eq!(cs.get_change("age"), Some(&Value::Int(0)));
+    assert_eq!(cs.get_change("active"), Some(&Value::Bool(false)));
+    assert_eq!(cs.errors().to_json(), json!({"age": ["must be greater than 0"]}));
+    // Fields the client did not send are still no change.
+    assert!(cs.get_change("score").is_none());
+    // Once stored (a key), an unchanged 0 is no change, as in Ecto.
+    let stored = User { id: 3, ..Default::default() };
+    let cs = Changeset::cast(stored, &json!({"age": 0}), &["age"]).validate_number("age", Number::greater_than(0));
+    assert!(cs.get_change("age").is_none());
+    assert!(cs.is_valid());
+}
+
+#[test]
+fn changeset_required_on_a_new_record_ignores_untouched_defaults() {
+    // Nobody filled `age` or `active`: their defaults (0, false) are not values.
+    let cs = Changeset::cast(User::default(), &json!({"name": "ann"}), &["name", "age", "active"])
+        .validate_required(&["name", "age", "active"]);
+    assert_eq!(cs.errors().to_json(), json!({"age": ["can't be blank"], "active": ["can't be blank"]}));
+    // Sent by the client (even 0 / false) or set by the code: present.
+    let cs = Changeset::cast(User { score: 2.5, ..Default::default() }, &json!({"name": "ann", "age": 0, "active": false}), &[
+        "name", "age", "active",
+    ])
+    .validate_required(&["name", "age", "active", "score"]);
+    assert!(cs.is_valid(), "{:?}", cs.errors().to_json());
+    // A stored record's 0 is its value, as in Ecto.
+    let cs = Changeset::cast(User { id: 9, ..Default::default() }, &json!({}), &["age"]).validate_required(&["age"]);
+    assert!(cs.is_valid());
+}
+
+#[test]
 fn changeset_messages_match_ecto() {
     let p = json!({
         "name": "ab", "email": "not-an-email", "age": 150, "score": -1, "role": "admin",
@@ -1088,7 +1129,8 @@ fn changeset_messages_match_ecto() {
 
 #[test]
 fn changeset_required_blank_and_changes() {
-    let data = User { name: "keep".into(), age: 5, ..Default::default() };
+    // A stored record (it has a key): the same value is no change.
+    let data = User { id: 7, name: "keep".into(), age: 5, ..Default::default() };
     let cs = Changeset::cast(data.clone(), &json!({"name": "  ", "age": 5, "bio": ""}), &["name", "age", "bio"]).validate_required(&["name", "bio"]);
     // Same value -> no change; "" -> NULL change; blank strings fail required.
     assert!(cs.get_change("age").is_none());
