@@ -25,7 +25,12 @@ fn zzz_help_lists_the_commands() {
     let out = Command::new(env!("CARGO_BIN_EXE_zzz")).arg("--help").output().expect("run zzz --help");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    for command in ["openapi", "routes"] {
-        assert!(text.contains(command), "{text}");
+    for command in ["new", "gen", "migrate", "rollback", "migrations", "db", "routes", "openapi"] {
+        assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{command} "))), "{command} in\n{text}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_zzz")).args(["gen", "--help"]).output().expect("run zzz gen --help");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for generator in ["migration", "model", "controller", "resource", "channel", "job"] {
+        assert!(text.lines().any(|l| l.trim_start().starts_with(&format!("{generator} "))), "{generator} in\n{text}");
     }
 }

@@ -3,7 +3,7 @@
 //! `ZZZ_ROUTES_OUTPUT` set and exits before serving (its `main` calls
 //! `zzz::router::export_routes_if_requested`).
 
-use super::app::{AppArgs, run_to_file};
+use super::app::{AppArgs, TempFile, run_to_file};
 
 /// Options of `zzz routes`.
 #[derive(clap::Args)]
@@ -14,10 +14,9 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<(), String> {
-    let file = std::env::temp_dir().join(format!("zzz-routes-{}.txt", std::process::id()));
-    let result = run_to_file(&args.app, "ZZZ_ROUTES_OUTPUT", &file, "zzz::router::export_routes_if_requested")
-        .and_then(|_| std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display())));
-    let _ = std::fs::remove_file(&file);
-    print!("{}", result?);
+    let file = TempFile::new("routes.txt");
+    run_to_file(&args.app, "ZZZ_ROUTES_OUTPUT", &file.0, "zzz::router::export_routes_if_requested")?;
+    let table = std::fs::read_to_string(&file.0).map_err(|e| format!("{}: {e}", file.0.display()))?;
+    print!("{table}");
     Ok(())
 }

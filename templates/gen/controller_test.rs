@@ -1,0 +1,4 @@
+//! The `{{zzz:name}}` controller.
+
+use crate::support;
+{{zzz:actions}}
