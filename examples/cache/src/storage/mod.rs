@@ -1,0 +1,663 @@
+//! The artifact store: content-addressed files on disk plus an in-memory index that
+//! a journal makes survive restarts.
+//!
+//! Layout under the data directory:
+//!
+//! ```text
+//! blobs/ab/cd/abcd…(sha256 of the content)   one file per distinct content, read-only
+//! tmp/                                       uploads in progress (emptied at start)
+//! index.journal                              the key → entry index (see `journal`)
+//! ```
+//!
+//! A PUT streams the body into a file under `tmp/` while hashing it, fsyncs it, then
+//! (under the index lock) renames it to its content address and points the key at
+//! it. A reader therefore only ever opens complete files; an upload that fails or is
+//! dropped midway removes its temporary file; two PUTs of one key each write their own
+//! temporary file and the last to commit wins. Keys with the same content share one
+//! blob, counted once against the size cap; a PUT smaller than [`SMALL_ARTIFACT`]
+//! whose content is already stored writes no file at all.
+//!
+//! ## Why the index is a journal, not a database
+//!
+//! The index (key → content, size, metadata, last access, hits) lives in memory: every
+//! GET reads it and eviction sorts it. What must survive a restart is only its changes,
+//! and the cheapest durable form of those is one appended JSON line per PUT or DELETE
+//! (`index.journal`), written with a single `write` so a crash tears at most the last
+//! line, which replay skips. Access statistics change on every GET, so they are gathered
+//! in memory and appended as `touch` lines once a second (with an fsync of the journal).
+//! At start the journal is replayed, checked against the files on disk (entries without
+//! a file are dropped, files without an entry deleted) and rewritten compactly; it is
+//! compacted again whenever it grows past twice the live entries. A SQLite index
+//! (zzz_db) would add a write transaction to every PUT and a driver to the binary for no
+//! query this server needs. After a power loss the last second of access statistics
+//! and index lines may be lost — a cache forgets those entries, it never serves a wrong
+//! or partial one, because content files are fsynced before they are renamed into place.
+
+mod eviction;
+mod journal;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zzz::Body;
+
+pub use eviction::Policy;
+use journal::{Journal, Record};
+
+/// Bodies up to this size are read into memory and written (or read) in one step on
+/// the blocking pool; larger ones are streamed in chunks of this size, so memory per
+/// request stays bounded whatever the artifact's size.
+pub const SMALL_ARTIFACT: u64 = 1024 * 1024;
+
+/// One stored key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The sha256 of the content (hex): the blob's file name.
+    pub blob: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was written, Unix milliseconds.
+    pub created: u64,
+    /// Last read, Unix milliseconds.
+    pub accessed: u64,
+    /// Reads so far.
+    pub hits: u64,
+    /// Headers stored with the artifact and sent back with it (Turborepo's
+    /// `x-artifact-duration` and `x-artifact-tag`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub meta: Vec<(String, String)>,
+}
+
+/// The store's settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// The size cap over all distinct contents, in bytes.
+    pub max_size: u64,
+    /// The largest single artifact, in bytes.
+    pub max_artifact: u64,
+    /// The eviction policy.
+    pub policy: Policy,
+    /// fsync each artifact before it is renamed into place (default). Off, a power
+    /// loss may lose (never corrupt into a wrong size) the last seconds of writes.
+    pub fsync: bool,
+}
+
+/// What a PUT asks of the store besides the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// Headers to keep with the artifact.
+    pub meta: Vec<(String, String)>,
+    /// The content must hash to this sha256 (hex), as for Bazel's CAS.
+    pub expect_sha256: Option<String>,
+    /// Refuse to replace an existing key (Nx's 409).
+    pub no_overwrite: bool,
+    /// The declared length (`Content-Length`), if any.
+    pub declared_len: Option<u64>,
+}
+
+/// Why a PUT was not stored.
+#[derive(Debug)]
+pub enum PutError {
+    /// The body is larger than the limit.
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The client stopped sending midway (or the connection failed).
+    Aborted(String),
+    /// The content does not hash to the expected digest.
+    DigestMismatch {
+        /// The digest the key names.
+        expected: String,
+        /// The digest of what arrived.
+        actual: String,
+    },
+    /// The key exists and overwriting was refused.
+    Exists,
+    /// The disk failed.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for PutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PutError::TooLarge { limit } => write!(f, "the artifact is larger than the limit of {limit} bytes"),
+            PutError::Aborted(why) => write!(f, "the upload was aborted: {why}"),
+            PutError::DigestMismatch { expected, actual } => {
+                write!(f, "the content hashes to sha256 {actual}, not to its key {expected}")
+            }
+            PutError::Exists => f.write_str("an artifact with this key exists and cannot be overwritten"),
+            PutError::Io(err) => write!(f, "storage error: {err}"),
+        }
+    }
+}
+
+impl From<std::io::Error> for PutError {
+    fn from(err: std::io::Error) -> Self {
+        PutError::Io(err)
+    }
+}
+
+/// A stored artifact ready to send.
+pub struct Artifact {
+    /// The content, streamed from disk (or in memory when small).
+    pub body: Body,
+    /// Its size.
+    pub size: u64,
+    /// Its stored headers.
+    pub meta: Vec<(String, String)>,
+}
+
+/// Totals for metrics and the status page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Keys stored.
+    pub entries: u64,
+    /// Bytes on disk (distinct contents).
+    pub bytes: u64,
+    /// Entries evicted since start.
+    pub evictions: u64,
+}
+
+/// One namespace's share of the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceStats {
+    /// `protocol/namespace`.
+    pub name: String,
+    /// Keys.
+    pub entries: u64,
+    /// Bytes (as if not shared).
+    pub bytes: u64,
+    /// Reads.
+    pub hits: u64,
+}
+
+/// The artifact store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: StoreConfig,
+    blobs: PathBuf,
+    tmp: PathBuf,
+    index: Mutex<Index>,
+    evictions: AtomicU64,
+    tmp_counter: AtomicU64,
+}
+
+struct Index {
+    entries: HashMap<String, Entry>,
+    /// Blob → (size, keys pointing at it).
+    blobs: HashMap<String, (u64, u32)>,
+    total: u64,
+    dirty: HashSet<String>,
+    journal: Journal,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn blob_path(blobs: &Path, digest: &str) -> PathBuf {
+    blobs.join(&digest[..2]).join(&digest[2..4]).join(digest)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `config.dir`: replays and compacts the journal,
+    /// drops entries whose file is gone, removes unreferenced files and unfinished
+    /// uploads, then evicts down to the cap.
+    pub fn open(config: StoreConfig) -> std::io::Result<Store> {
+        let blobs = config.dir.join("blobs");
+        let tmp = config.dir.join("tmp");
+        std::fs::create_dir_all(&blobs)?;
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        let journal_path = config.dir.join("index.journal");
+        let mut entries = Journal::replay(&journal_path)?;
+
+        // Every entry must have its file; every file must have an entry.
+        let mut on_disk: HashMap<String, u64> = HashMap::new();
+        for shard in std::fs::read_dir(&blobs)? {
+            let shard = shard?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for sub in std::fs::read_dir(&shard)? {
+                let sub = sub?.path();
+                if !sub.is_dir() {
+                    continue;
+                }
+                for file in std::fs::read_dir(&sub)? {
+                    let file = file?;
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    on_disk.insert(name, file.metadata()?.len());
+                }
+            }
+        }
+        let before = entries.len();
+        entries.retain(|_, e| on_disk.get(&e.blob) == Some(&e.size));
+        if entries.len() < before {
+            tracing::warn!(dropped = before - entries.len(), "index entries whose file was missing or truncated were dropped");
+        }
+        let mut blob_refs: HashMap<String, (u64, u32)> = HashMap::new();
+        for entry in entries.values() {
+            blob_refs.entry(entry.blob.clone()).or_insert((entry.size, 0)).1 += 1;
+        }
+        let mut orphans = 0;
+        for name in on_disk.keys() {
+            if !blob_refs.contains_key(name) && name.len() >= 4 {
+                let _ = std::fs::remove_file(blob_path(&blobs, name));
+                orphans += 1;
+            }
+        }
+        if orphans > 0 {
+            tracing::info!(orphans, "removed stored files no index entry points at");
+        }
+        let total = blob_refs.values().map(|(size, _)| size).sum();
+        let journal = Journal::rewrite(&journal_path, entries.iter())?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                config,
+                blobs,
+                tmp,
+                index: Mutex::new(Index { entries, blobs: blob_refs, total, dirty: HashSet::new(), journal }),
+                evictions: AtomicU64::new(0),
+                tmp_counter: AtomicU64::new(0),
+            }),
+        };
+        {
+            let mut index = store.lock();
+            store.expire_locked(&mut index, now_ms());
+            store.evict_locked(&mut index);
+        }
+        Ok(store)
+    }
+
+    /// The store's settings.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        self.inner.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The entry of a key, without counting a read.
+    pub fn peek(&self, key: &str) -> Option<Entry> {
+        self.lock().entries.get(key).cloned()
+    }
+
+    /// Opens a key's artifact for reading and counts the read (`None`: a miss).
+    pub async fn get(&self, key: &str) -> std::io::Result<Option<Artifact>> {
+        self.read(key, true).await
+    }
+
+    /// Opens a key's artifact; `count` says whether this is a client's read (which
+    /// updates the access statistics eviction uses) or the server's own.
+    pub async fn read(&self, key: &str, count: bool) -> std::io::Result<Option<Artifact>> {
+        let (path, entry) = {
+            let mut index = self.lock();
+            let Some(entry) = index.entries.get_mut(key) else { return Ok(None) };
+            if count {
+                entry.accessed = now_ms();
+                entry.hits += 1;
+            }
+            let entry = entry.clone();
+            if count && !index.dirty.contains(key) {
+                index.dirty.insert(key.to_owned());
+            }
+            (blob_path(&self.inner.blobs, &entry.blob), entry)
+        };
+        let size = entry.size;
+        let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Body> {
+            let mut file = std::fs::File::open(&path)?;
+            if size <= SMALL_ARTIFACT {
+                let mut buf = Vec::with_capacity(size as usize);
+                std::io::Read::read_to_end(&mut file, &mut buf)?;
+                Ok(Body::from(buf))
+            } else {
+                Ok(Body::from_file(file, size))
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        match opened {
+            Ok(body) => Ok(Some(Artifact { body, size, meta: entry.meta })),
+            // Evicted between the lookup and the open: a miss.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Stores a body under a key (see the module docs for the steps).
+    pub async fn put(&self, key: &str, body: Body, options: PutOptions) -> Result<Entry, PutError> {
+        let limit = self.inner.config.max_artifact.min(self.inner.config.max_size);
+        if options.no_overwrite && self.lock().entries.contains_key(key) {
+            return Err(PutError::Exists);
+        }
+        if let Some(declared) = options.declared_len
+            && declared > limit
+        {
+            return Err(PutError::TooLarge { limit });
+        }
+        let n = self.inner.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = TempFile(Some(self.inner.tmp.join(format!("{}-{n}.part", std::process::id()))));
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut body = body;
+        let chunk_cap = options.declared_len.unwrap_or(SMALL_ARTIFACT).min(SMALL_ARTIFACT) as usize;
+        let mut chunk = BytesMut::with_capacity(chunk_cap);
+        // The file is created with the first full chunk; a body that fits one chunk is
+        // written, synced and committed in a single step on the blocking pool.
+        let mut file: Option<std::fs::File> = None;
+        while let Some(data) = next_data(&mut body).await? {
+            size += data.len() as u64;
+            if size > limit {
+                return Err(PutError::TooLarge { limit });
+            }
+            hasher.update(&data);
+            chunk.extend_from_slice(&data);
+            if chunk.len() as u64 >= SMALL_ARTIFACT {
+                let full = chunk.split().freeze();
+                let path = tmp.path().to_path_buf();
+                let open = file.take();
+                file = Some(blocking(move || {
+                    let mut f = match open {
+                        Some(f) => f,
+                        None => create_new(&path)?,
+                    };
+                    std::io::Write::write_all(&mut f, &full)?;
+                    Ok(f)
+                })
+                .await?);
+            }
+        }
+        let digest = hex::encode(hasher.finalize());
+        if let Some(expected) = options.expect_sha256
+            && expected != digest
+        {
+            return Err(PutError::DigestMismatch { expected, actual: digest });
+        }
+        let store = self.clone();
+        let key = key.to_owned();
+        let entry = Entry { blob: digest, size, created: now_ms(), accessed: now_ms(), hits: 0, meta: options.meta };
+        let fsync = self.inner.config.fsync;
+        let no_overwrite = options.no_overwrite;
+        blocking(move || {
+            // Content already stored (content addressing): nothing to write.
+            if file.is_none()
+                && let Some(done) = store.commit_existing(&key, &entry, no_overwrite)
+            {
+                return done;
+            }
+            let mut f = match file {
+                Some(f) => f,
+                None => create_new(tmp.path())?,
+            };
+            std::io::Write::write_all(&mut f, &chunk)?;
+            if fsync {
+                f.sync_data()?;
+            }
+            drop(f);
+            store.commit(key, tmp, entry, no_overwrite)
+        })
+        .await
+    }
+
+    /// Points `key` at an already stored content, when it is stored (`None` if not).
+    fn commit_existing(&self, key: &str, entry: &Entry, no_overwrite: bool) -> Option<Result<Entry, PutError>> {
+        let mut index = self.lock();
+        if !index.blobs.contains_key(&entry.blob) {
+            return None;
+        }
+        Some(self.link_locked(&mut index, key.to_owned(), entry.clone(), no_overwrite))
+    }
+
+    /// Points `key` at the uploaded file: renames it to its content address (or drops
+    /// it when that content is stored already), updates the index and journal, evicts.
+    fn commit(&self, key: String, mut tmp: TempFile, entry: Entry, no_overwrite: bool) -> Result<Entry, PutError> {
+        let mut index = self.lock();
+        if no_overwrite && index.entries.contains_key(&key) {
+            return Err(PutError::Exists);
+        }
+        let target = blob_path(&self.inner.blobs, &entry.blob);
+        if index.blobs.contains_key(&entry.blob) {
+            drop(tmp);
+        } else {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::rename(tmp.path(), &target)?;
+            tmp.disarm();
+        }
+        self.link_locked(&mut index, key, entry, no_overwrite)
+    }
+
+    /// Records `key → entry` (its content file is in place) in the index and journal.
+    fn link_locked(&self, index: &mut Index, key: String, entry: Entry, no_overwrite: bool) -> Result<Entry, PutError> {
+        if no_overwrite && index.entries.contains_key(&key) {
+            return Err(PutError::Exists);
+        }
+        index.journal.append(&Record::Put { k: key.clone(), e: entry.clone() })?;
+        let blob = index.blobs.entry(entry.blob.clone()).or_insert((entry.size, 0));
+        blob.1 += 1;
+        if blob.1 == 1 {
+            index.total += entry.size;
+        }
+        if let Some(old) = index.entries.insert(key, entry.clone()) {
+            self.release_locked(index, &old);
+        }
+        self.evict_locked(index);
+        Ok(entry)
+    }
+
+    /// Deletes a key; whether it existed.
+    pub fn delete(&self, key: &str) -> std::io::Result<bool> {
+        let mut index = self.lock();
+        let Some(old) = index.entries.remove(key) else { return Ok(false) };
+        index.dirty.remove(key);
+        index.journal.append(&Record::Del { k: key.to_owned() })?;
+        self.release_locked(&mut index, &old);
+        Ok(true)
+    }
+
+    /// Drops one reference to an entry's blob, deleting the file with the last one.
+    fn release_locked(&self, index: &mut Index, old: &Entry) {
+        let Some(blob) = index.blobs.get_mut(&old.blob) else { return };
+        blob.1 = blob.1.saturating_sub(1);
+        if blob.1 == 0 {
+            let size = blob.0;
+            index.blobs.remove(&old.blob);
+            index.total = index.total.saturating_sub(size);
+            if let Err(err) = std::fs::remove_file(blob_path(&self.inner.blobs, &old.blob))
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::error!(blob = %old.blob, error = %err, "could not remove an evicted file");
+            }
+        }
+    }
+
+    fn evict_locked(&self, index: &mut Index) {
+        let cap = self.inner.config.max_size;
+        if index.total <= cap {
+            return;
+        }
+        let blobs = &index.blobs;
+        let victims = eviction::victims(self.inner.config.policy, index.entries.iter(), index.total, cap, |e| {
+            if blobs.get(&e.blob).is_some_and(|b| b.1 <= 1) { e.size } else { 0 }
+        });
+        self.remove_locked(index, victims, "evicted");
+    }
+
+    fn expire_locked(&self, index: &mut Index, now: u64) {
+        let policy = self.inner.config.policy;
+        if !matches!(policy, Policy::Ttl(_)) {
+            return;
+        }
+        let expired: Vec<String> = index.entries.iter().filter(|(_, e)| policy.expired(e, now)).map(|(k, _)| k.clone()).collect();
+        self.remove_locked(index, expired, "expired");
+    }
+
+    fn remove_locked(&self, index: &mut Index, keys: Vec<String>, why: &str) {
+        if keys.is_empty() {
+            return;
+        }
+        let count = keys.len();
+        let mut records = Vec::with_capacity(count);
+        for key in keys {
+            if let Some(old) = index.entries.remove(&key) {
+                index.dirty.remove(&key);
+                self.release_locked(index, &old);
+                records.push(Record::Del { k: key });
+            }
+        }
+        if let Err(err) = index.journal.append_all(&records) {
+            tracing::error!(error = %err, "could not journal evictions");
+        }
+        self.inner.evictions.fetch_add(count as u64, Ordering::Relaxed);
+        tracing::info!(count, why, total_bytes = index.total, "entries removed");
+    }
+
+    /// Removes entries past their time to live (TTL policy only).
+    pub fn expire(&self) {
+        let mut index = self.lock();
+        self.expire_locked(&mut index, now_ms());
+    }
+
+    /// Writes the access statistics gathered since the last call to the journal,
+    /// fsyncs it, and compacts it when it has grown past twice the live entries.
+    pub fn flush(&self) -> std::io::Result<()> {
+        let mut index = self.lock();
+        let dirty = std::mem::take(&mut index.dirty);
+        let records: Vec<Record> = dirty
+            .into_iter()
+            .filter_map(|k| index.entries.get(&k).map(|e| Record::Touch { a: e.accessed, h: e.hits, k }))
+            .collect();
+        if !records.is_empty() {
+            index.journal.append_all(&records)?;
+        }
+        if index.journal.records > 2 * index.entries.len() as u64 + 4096 {
+            let path = index.journal.path().to_path_buf();
+            index.journal = Journal::rewrite(&path, index.entries.iter())?;
+        } else {
+            index.journal.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes once a second (and expires entries, for the TTL policy) until the
+    /// returned task is aborted.
+    pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let store = store.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    store.expire();
+                    store.flush()
+                })
+                .await;
+                if let Ok(Err(err)) = done {
+                    tracing::error!(error = %err, "could not write the index journal");
+                }
+            }
+        })
+    }
+
+    /// Totals.
+    pub fn stats(&self) -> StoreStats {
+        let index = self.lock();
+        StoreStats {
+            entries: index.entries.len() as u64,
+            bytes: index.total,
+            evictions: self.inner.evictions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Per-namespace totals (the first two `/`-separated parts of the keys), largest first.
+    pub fn namespaces(&self, limit: usize) -> Vec<NamespaceStats> {
+        let index = self.lock();
+        let mut by: HashMap<&str, NamespaceStats> = HashMap::new();
+        for (key, entry) in &index.entries {
+            let name = key.match_indices('/').nth(1).map_or(key.as_str(), |(i, _)| &key[..i]);
+            let stats = by.entry(name).or_insert_with(|| NamespaceStats { name: name.to_owned(), entries: 0, bytes: 0, hits: 0 });
+            stats.entries += 1;
+            stats.bytes += entry.size;
+            stats.hits += entry.hits;
+        }
+        let mut out: Vec<NamespaceStats> = by.into_values().collect();
+        out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+        out.truncate(limit);
+        out
+    }
+
+    /// Whether the data directory is writable (for `/ready`).
+    pub fn writable(&self) -> bool {
+        let probe = self.inner.tmp.join(format!("ready-{}", self.inner.tmp_counter.fetch_add(1, Ordering::Relaxed)));
+        let ok = std::fs::write(&probe, b"ok").is_ok();
+        let _ = std::fs::remove_file(&probe);
+        ok
+    }
+}
+
+/// Runs disk work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, PutError> + Send + 'static) -> Result<T, PutError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| PutError::Io(std::io::Error::other(e)))?
+}
+
+fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// The next data frame of a body (trailers are skipped); a failed read is an aborted upload.
+async fn next_data(body: &mut Body) -> Result<Option<Bytes>, PutError> {
+    loop {
+        match body.frame().await {
+            None => return Ok(None),
+            Some(Err(err)) => return Err(PutError::Aborted(err.to_string())),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+/// A temporary upload file, removed when dropped unless disarmed (renamed into place).
+/// This is what cleans up after an upload whose client disconnected: hyper drops the
+/// request's future, and with it this guard.
+struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("a temp file is armed until disarmed")
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
