@@ -7,8 +7,12 @@
 #   bench/channels.sh                    # 100,000 sockets
 #   SOCKETS=10000 bench/channels.sh
 #   SOCKETS=100000 HOLD=70 ROUNDS=3 bench/channels.sh
+#   SERVER=bare SOCKETS=100000 bench/channels.sh   # the floor: no framework, one write() per socket
 #
 # Environment:
+#   SERVER (zzz)       zzz: the zzz app (channels_server); bare: channels_bare, a framework-free
+#                      epoll server speaking just enough of the protocol, whose broadcast is one
+#                      pre-encoded frame and one write() per socket (the machine's floor)
 #   SOCKETS (100000)   joined sockets to open
 #   SOURCES (auto)     source addresses 127.0.0.2..127.0.0.(N+1) (default: one per 20,000 sockets
 #                      per server, at least 2)
@@ -40,6 +44,12 @@ PAYLOAD=${PAYLOAD:-16}
 HOLD=${HOLD:-0}
 CONCURRENCY=${CONCURRENCY:-128}
 THREADS=${THREADS:-1}
+SERVER=${SERVER:-zzz}
+case "$SERVER" in
+  zzz) server_bin=channels_server ;;
+  bare) server_bin=channels_bare ;;
+  *) echo "SERVER must be zzz or bare, not '$SERVER'" >&2; exit 2 ;;
+esac
 
 setting() {
   local path=/proc/sys/$1 want=$2
@@ -84,7 +94,7 @@ trap cleanup EXIT
 # Each server takes a free port (PORT=0) and prints `ready <addr>`.
 addrs=()
 for k in $(seq 1 "$SERVERS"); do
-  PORT=0 RUST_LOG=warn ./target/release/channels_server >"$out/server$k.log" 2>&1 &
+  PORT=0 RUST_LOG=warn ./target/release/$server_bin >"$out/server$k.log" 2>&1 &
   pids+=($!)
 done
 for k in $(seq 1 "$SERVERS"); do
@@ -96,7 +106,7 @@ for k in $(seq 1 "$SERVERS"); do
   addrs+=("$(awk '/^ready/ {print $2; exit}' "$out/server$k.log")")
 done
 
-echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(free -g | awk '/^Mem/ {print $2}') GiB; SOCKETS=$SOCKETS SERVERS=$SERVERS SOURCES=$SOURCES" >&2
+echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(free -g | awk '/^Mem/ {print $2}') GiB; SERVER=$SERVER ($server_bin) SOCKETS=$SOCKETS SERVERS=$SERVERS SOURCES=$SOURCES" >&2
 servers=$(IFS=,; echo "${addrs[*]}")
 ./target/release/channels_load --servers "$servers" --sockets "$SOCKETS" --sources "$SOURCES" \
   --concurrency "$CONCURRENCY" --threads "$THREADS" --rounds "$ROUNDS" --payload "$PAYLOAD" \
