@@ -168,6 +168,7 @@ impl Cache {
             max_artifact: config.max_artifact_size,
             policy: config.policy,
             fsync: config.fsync,
+            pack_size: config.pack_size,
         })
         .map_err(|e| format!("cannot open the store in {}: {e}", config.dir.display()))?;
         let auth = Auth::from_config(&config)?;

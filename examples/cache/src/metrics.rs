@@ -172,7 +172,7 @@ mod tests {
         m.hit(Protocol::Nx, 10);
         m.miss(Protocol::Turbo);
         m.observe(Protocol::Nx, Duration::from_millis(3));
-        let text = m.render(StoreStats { entries: 2, bytes: 30, evictions: 1 });
+        let text = m.render(StoreStats { entries: 2, bytes: 30, evictions: 1, ..StoreStats::default() });
         assert!(text.contains("cache_hits_total{protocol=\"nx\"} 1"));
         assert!(text.contains("cache_bytes_out_total{protocol=\"nx\"} 10"));
         assert!(text.contains("cache_misses_total{protocol=\"turbo\"} 1"));
