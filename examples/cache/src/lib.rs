@@ -169,6 +169,7 @@ impl Cache {
             policy: config.policy,
             fsync: config.fsync,
             pack_size: config.pack_size,
+            memory_cache: config.memory_cache,
         })
         .map_err(|e| format!("cannot open the store in {}: {e}", config.dir.display()))?;
         let auth = Auth::from_config(&config)?;

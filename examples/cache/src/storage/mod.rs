@@ -4,7 +4,7 @@
 //! Layout under the data directory:
 //!
 //! ```text
-//! blobs/ab/cd/abcd…(sha256 of the content)   one file per distinct content over PACK_MAX, read-only
+//! blobs/ab/cd/abcd…(BLAKE3 of the content)   one file per distinct content over PACK_MAX, read-only
 //! packs/00000001.pack                        small contents appended together (see `pack`)
 //! tmp/                                       uploads in progress (emptied at start)
 //! index.journal                              the key → entry index (see `journal`)
@@ -38,6 +38,7 @@
 //! or partial one, because content files are fsynced before they are renamed into place.
 
 mod eviction;
+mod hot;
 mod journal;
 pub mod pack;
 
@@ -47,7 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -66,7 +67,7 @@ pub const SMALL_ARTIFACT: u64 = 1024 * 1024;
 /// One stored key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// The sha256 of the content (hex): the blob's file name.
+    /// The content's address: its BLAKE3 hash (hex), the blob's file name.
     pub blob: String,
     /// Size in bytes.
     pub size: u64,
@@ -101,6 +102,8 @@ pub struct StoreConfig {
     pub fsync: bool,
     /// The size past which a pack is sealed and the next one started (see [`pack`]).
     pub pack_size: u64,
+    /// Bytes of recently read small contents kept in memory (0: none; see `hot`).
+    pub memory_cache: u64,
 }
 
 /// What a PUT asks of the store besides the bytes.
@@ -184,6 +187,8 @@ pub struct StoreStats {
     pub packs: u64,
     /// Bytes in pack files no key points at any more (reclaimed by compaction).
     pub dead_bytes: u64,
+    /// Bytes of contents held in memory for fast reads.
+    pub memory_cache_bytes: u64,
 }
 
 /// One namespace's share of the store.
@@ -211,6 +216,7 @@ pub(crate) struct Inner {
     packs: PathBuf,
     tmp: PathBuf,
     index: Mutex<Index>,
+    hot: hot::Hot,
     packer: Packer,
     evictions: AtomicU64,
     tmp_counter: AtomicU64,
@@ -236,6 +242,11 @@ struct Blob {
     refs: u32,
     /// Its record, when packed.
     slot: Option<Slot>,
+}
+
+/// The address of a content: its BLAKE3 hash in hex (the name of its blob).
+pub fn content_address(data: &[u8]) -> String {
+    blake3::hash(data).to_hex().to_string()
 }
 
 fn now_ms() -> u64 {
@@ -344,6 +355,7 @@ impl Store {
         let total = blob_refs.values().map(|b| b.size).sum();
         let journal = Journal::rewrite(&journal_path, entries.iter())?;
         let (packer, jobs) = Packer::channel();
+        let hot = hot::Hot::new(config.memory_cache);
         let index = Index { entries, blobs: blob_refs, packs, current_pack: None, total, dirty: HashSet::new(), journal };
         let inner = Arc::new(Inner {
             config,
@@ -351,6 +363,7 @@ impl Store {
             packs: packs_dir,
             tmp,
             index: Mutex::new(index),
+            hot,
             packer,
             evictions: AtomicU64::new(0),
             tmp_counter: AtomicU64::new(0),
@@ -408,19 +421,28 @@ impl Store {
             (place, entry)
         };
         let size = entry.size;
+        if size <= SMALL_ARTIFACT
+            && let Some(bytes) = self.inner.hot.get(&entry.blob)
+        {
+            return Ok(Some(Artifact { body: Body::from(bytes), size, meta: entry.meta }));
+        }
+        let store = self.clone();
+        let digest = entry.blob.clone();
         let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Body> {
-            let path = match place {
-                Place::Pack(file, slot) => return Ok(Body::from(pack::read_record(&file, slot, size)?)),
-                Place::File(path) => path,
+            let bytes = match place {
+                Place::Pack(file, slot) => Bytes::from(pack::read_record(&file, slot, size)?),
+                Place::File(path) => {
+                    let mut file = std::fs::File::open(&path)?;
+                    if size > SMALL_ARTIFACT {
+                        return Ok(Body::from_file(file, size));
+                    }
+                    let mut buf = Vec::with_capacity(size as usize);
+                    std::io::Read::read_to_end(&mut file, &mut buf)?;
+                    Bytes::from(buf)
+                }
             };
-            let mut file = std::fs::File::open(&path)?;
-            if size <= SMALL_ARTIFACT {
-                let mut buf = Vec::with_capacity(size as usize);
-                std::io::Read::read_to_end(&mut file, &mut buf)?;
-                Ok(Body::from(buf))
-            } else {
-                Ok(Body::from_file(file, size))
-            }
+            store.inner.hot.insert(&digest, bytes.clone());
+            Ok(Body::from(bytes))
         })
         .await
         .map_err(std::io::Error::other)?;
@@ -445,11 +467,16 @@ impl Store {
         }
         let n = self.inner.tmp_counter.fetch_add(1, Ordering::Relaxed);
         let mut tmp = TempFile(Some(self.inner.tmp.join(format!("{}-{n}.part", std::process::id()))));
-        let mut hasher = Sha256::new();
+        let mut hasher = blake3::Hasher::new();
+        // Contents are addressed by BLAKE3 (several times cheaper per byte than sha256
+        // here); sha256 is computed only to check a Bazel CAS upload against its key.
+        let mut sha256 = options.expect_sha256.as_ref().map(|_| Sha256::new());
         let mut size = 0u64;
         let mut body = body;
-        let chunk_cap = options.declared_len.unwrap_or(SMALL_ARTIFACT).min(SMALL_ARTIFACT) as usize;
-        let mut chunk = BytesMut::with_capacity(chunk_cap);
+        // Received frames are kept as they came (no copy) until a chunk's worth is
+        // there, then written with one vectored write.
+        let mut chunk: Vec<Bytes> = Vec::new();
+        let mut chunk_len = 0u64;
         // The file is created with the first full chunk; a body that fits one chunk is
         // written, synced and committed in a single step on the blocking pool.
         let mut file: Option<std::fs::File> = None;
@@ -459,9 +486,14 @@ impl Store {
                 return Err(PutError::TooLarge { limit });
             }
             hasher.update(&data);
-            chunk.extend_from_slice(&data);
-            if chunk.len() as u64 >= SMALL_ARTIFACT {
-                let full = chunk.split().freeze();
+            if let Some(sha256) = sha256.as_mut() {
+                sha256.update(&data);
+            }
+            chunk_len += data.len() as u64;
+            chunk.push(data);
+            if chunk_len >= SMALL_ARTIFACT {
+                let full = std::mem::take(&mut chunk);
+                chunk_len = 0;
                 let path = tmp.path().to_path_buf();
                 let open = file.take();
                 file = Some(blocking(move || {
@@ -469,17 +501,18 @@ impl Store {
                         Some(f) => f,
                         None => create_new(&path)?,
                     };
-                    std::io::Write::write_all(&mut f, &full)?;
+                    write_parts(&mut f, &full)?;
                     Ok(f)
                 })
                 .await?);
             }
         }
-        let digest = hex::encode(hasher.finalize());
-        if let Some(expected) = options.expect_sha256
-            && expected != digest
-        {
-            return Err(PutError::DigestMismatch { expected, actual: digest });
+        let digest = hasher.finalize().to_hex().to_string();
+        if let (Some(expected), Some(sha256)) = (options.expect_sha256, sha256) {
+            let actual = hex::encode(sha256.finalize());
+            if expected != actual {
+                return Err(PutError::DigestMismatch { expected, actual });
+            }
         }
         let store = self.clone();
         let key = key.to_owned();
@@ -494,7 +527,11 @@ impl Store {
             }
             if size <= PACK_MAX {
                 tmp.disarm();
-                return self.inner.packer.put(key, entry, chunk.freeze(), no_overwrite).await;
+                let data = match chunk.len() {
+                    1 => chunk.pop().expect("one part"),
+                    _ => Bytes::from(chunk.concat()),
+                };
+                return self.inner.packer.put(key, entry, data, no_overwrite).await;
             }
         }
         blocking(move || {
@@ -502,7 +539,7 @@ impl Store {
                 Some(f) => f,
                 None => create_new(tmp.path())?,
             };
-            std::io::Write::write_all(&mut f, &chunk)?;
+            write_parts(&mut f, &chunk)?;
             if fsync {
                 f.sync_data()?;
             }
@@ -619,6 +656,7 @@ impl Store {
         if blob.refs == 0 {
             let (size, slot) = (blob.size, blob.slot);
             index.blobs.remove(&old.blob);
+            self.inner.hot.remove(&old.blob);
             index.total = index.total.saturating_sub(size);
             match slot {
                 Some(slot) => {
@@ -822,6 +860,7 @@ impl Store {
             contents: index.blobs.len() as u64,
             packs: index.packs.len() as u64,
             dead_bytes: index.packs.values().map(|p| p.dead).sum(),
+            memory_cache_bytes: self.inner.hot.bytes(),
         }
     }
 
@@ -860,6 +899,22 @@ enum Place {
 /// Runs disk work on tokio's blocking pool.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, PutError> + Send + 'static) -> Result<T, PutError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| PutError::Io(std::io::Error::other(e)))?
+}
+
+/// Writes every part, in order, with as few (vectored) writes as the kernel allows.
+fn write_parts(file: &mut std::fs::File, parts: &[Bytes]) -> std::io::Result<()> {
+    use std::io::{IoSlice, Write};
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        // At most IOV_MAX (1024 on Linux) buffers per call.
+        let n = file.write_vectored(&rest[..rest.len().min(1024)])?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 fn create_new(path: &Path) -> std::io::Result<std::fs::File> {

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! packs/00000001.pack   record record record …   (sealed once past the pack size)
-//! record = "zzP1" | length: u32 LE | sha256 of the data: 32 bytes | data
+//! record = "zzP1" | length: u32 LE | content address (BLAKE3): 32 bytes | data
 //! ```
 //!
 //! One thread, the *packer*, does every append. Uploads hand it their complete, hashed
@@ -50,7 +50,7 @@ const GROUP_BYTES: usize = 8 * 1024 * 1024;
 
 const MAGIC: &[u8; 4] = b"zzP1";
 
-/// Bytes before a record's data: magic, length, sha256.
+/// Bytes before a record's data: magic, length, content address.
 pub const HEADER: u64 = 4 + 4 + 32;
 
 /// Where a packed artifact lives: which pack, and the offset of its record.
@@ -93,7 +93,7 @@ pub(crate) fn open_pack(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().read(true).write(true).open(path)
 }
 
-/// Whether the record at `slot` in `file` holds `size` bytes hashing to `digest`
+/// Whether the record at `slot` in `file` holds `size` bytes of the content `digest`
 /// (hex), judged by its header: a record torn by a crash (never linked, or written
 /// without fsync before a power loss) fails this.
 pub(crate) fn record_matches(file: &File, slot: Slot, size: u64, digest: &str) -> bool {
@@ -115,7 +115,7 @@ fn push_record(buf: &mut Vec<u8>, digest: &str, data: &[u8]) {
     buf.extend_from_slice(MAGIC);
     buf.extend_from_slice(&(data.len() as u32).to_le_bytes());
     let mut raw = [0u8; 32];
-    hex::decode_to_slice(digest, &mut raw).expect("digests are sha256 hex");
+    hex::decode_to_slice(digest, &mut raw).expect("content addresses are 32 bytes in hex");
     buf.extend_from_slice(&raw);
     buf.extend_from_slice(data);
 }

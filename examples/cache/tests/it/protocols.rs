@@ -4,7 +4,7 @@
 
 
 use bytes::Bytes;
-use cache::storage::{PACK_MAX, Policy, pack};
+use cache::storage::{PACK_MAX, Policy, content_address, pack};
 use crate::common::{TestServer, eventually, raw, sha256_hex};
 use zzz::StatusCode;
 
@@ -334,7 +334,7 @@ async fn a_restart_drops_entries_whose_files_are_gone_and_files_without_entries(
     let pack = dir.path().join("packs").join(&pack_files(dir.path())[0]);
     let len = std::fs::metadata(&pack).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&pack).unwrap().set_len(len - 3).unwrap();
-    let lost = sha256_hex(&big(b'l'));
+    let lost = content_address(&big(b'l'));
     std::fs::remove_file(dir.path().join("blobs").join(&lost[..2]).join(&lost[2..4]).join(&lost)).unwrap();
     let stray = dir.path().join("blobs/ff/ff/ffff0000");
     std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
@@ -365,6 +365,14 @@ async fn an_edge_cache_fills_from_upstream_and_writes_through() {
     assert_eq!((got.status, got.body.as_ref()), (StatusCode::OK, b"from origin".as_ref()));
     assert_eq!(got.header("x-artifact-tag"), Some("sig"));
     assert!(edge.cache.store.peek("turbo/t/aaaa").is_some(), "stored at the edge");
+    // A HEAD for something only the origin has asks the origin, and downloads nothing.
+    assert_eq!(origin.put("/cache/big-at-origin", vec![9u8; 300_000]).await.status, StatusCode::CREATED);
+    let entries = edge.cache.store.stats().entries;
+    let head = edge.send("HEAD", "/cache/big-at-origin", &[], Bytes::new()).await;
+    assert_eq!((head.status, head.header("content-length")), (StatusCode::OK, Some("300000")));
+    assert!(head.body.is_empty());
+    assert_eq!(edge.cache.store.stats().entries, entries, "a HEAD must not fill the edge");
+    assert_eq!(edge.send("HEAD", "/cache/at-neither", &[], Bytes::new()).await.status, StatusCode::NOT_FOUND);
     // Written at the edge: goes through to the origin.
     assert_eq!(edge.put("/v1/cache/77", "from edge").await.status, StatusCode::OK);
     assert_eq!(origin.get("/v1/cache/77").await.body, "from edge");
@@ -498,4 +506,24 @@ fn pack_files(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir.join("packs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
+}
+
+#[tokio::test]
+async fn recently_read_contents_are_served_from_memory_until_their_last_key_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path(), |c| c.memory_cache = 1 << 20).await;
+    let body = vec![5u8; 100 * 1024];
+    assert_eq!(s.put("/cache/hot", body.clone()).await.status, StatusCode::CREATED);
+    assert_eq!(s.cache.store.stats().memory_cache_bytes, 0, "writes do not fill the memory cache");
+    assert!(s.get("/cache/hot").await.body == body);
+    assert_eq!(s.cache.store.stats().memory_cache_bytes, body.len() as u64);
+    // The file is gone from disk, yet the content is still served: from memory.
+    let address = content_address(&body);
+    std::fs::remove_file(dir.path().join("blobs").join(&address[..2]).join(&address[2..4]).join(&address)).unwrap();
+    assert!(s.get("/cache/hot").await.body == body);
+    assert!(s.get("/metrics").await.text().contains(&format!("cache_memory_bytes {}", body.len())));
+    assert_eq!(s.send("DELETE", "/cache/hot", &[], Bytes::new()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.cache.store.stats().memory_cache_bytes, 0);
+    assert_eq!(s.get("/cache/hot").await.status, StatusCode::NOT_FOUND);
+    s.stop().await;
 }
