@@ -9,7 +9,8 @@
 #   bench/cache.sh                       # 10 s per phase
 #   DURATION=20 SIZES="1024 1048576" bench/cache.sh
 #
-# Prints a markdown table with throughput ratios; paste it into bench/RESULTS.md.
+# Prints markdown tables: throughput ratios, peak RSS, and the disk's own write ceiling at each
+# row's upload concurrency (what no server can beat with fsync on); paste them into bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 bench=$(pwd)
@@ -87,6 +88,17 @@ for size in $SIZES; do
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/load" >&2
 
+# The disk's own ceiling, at the same concurrency as each PUT row: 1 MiB files written
+# by that many threads, each fsynced (durable) or not (buffered). A PUT row cannot go
+# faster than the disk takes fsynced writes, whatever the server.
+echo "== disk ceiling (bench/cache/disk_ceiling.py)" >&2
+scratch=$(mktemp -d)
+for size in $SIZES; do
+  python3 cache/disk_ceiling.py "$scratch" 4 "$(conns_for "$size")" >"$out/ceiling.$size"
+  echo "size=$size writers=$(conns_for "$size"): $(cat "$out/ceiling.$size")" >&2
+done
+rm -rf "$scratch"
+
 python3 - "$out" "$SIZES" <<'PY'
 import pathlib, re, sys
 out, sizes = pathlib.Path(sys.argv[1]), [int(s) for s in sys.argv[2].split()]
@@ -129,6 +141,15 @@ print("|---|---:|---:|---:|")
 for size in sizes:
     z, n, p = (int((out / f"{s}.{size}.hwm").read_text() or 0) / 1024 for s in ("zzz", "nofsync", "peer"))
     print(f"| {label(size)} | {z:.1f} MiB | {n:.1f} MiB | {p:.1f} MiB |")
+print()
+print()
+print("| artifact | concurrent uploads | 3x the peer's PUT | disk: fsynced 1 MiB writes | disk: buffered writes |")
+print("|---|---:|---:|---:|---:|")
+for size in sizes:
+    p, _, _ = parse(out / f"peer.{size}.put.txt")
+    ceiling = dict(kv.split("=") for kv in (out / f"ceiling.{size}").read_text().split())
+    writers = 32 if size <= 65536 else 8 if size <= 16777216 else 2
+    print(f"| {label(size)} | {writers} | {3 * p * size / (1 << 20):,.0f} MiB/s | {int(ceiling['durable']):,} MiB/s | {int(ceiling['buffered']):,} MiB/s |")
 print()
 for name, rs in (("cache (fsync)", ratios), ("cache --no-fsync", ratios_nf)):
     print(f"{name}: lowest ratio {min(rs):.2f}x, highest {max(rs):.2f}x; >= 3x on {sum(r >= 3 for r in rs)} of {len(rs)} rows.")

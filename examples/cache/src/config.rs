@@ -14,6 +14,8 @@
 //! jwks = "/etc/cache/jwks.json"
 //! log_format = "json"
 //! fsync = true              # false: faster writes, a power loss may lose the last ones
+//! pack_size = "64MiB"       # small artifacts share pack files of about this size
+//! memory_cache = "64MiB"    # recently read artifacts (up to 1 MiB each) kept in memory
 //!
 //! [[tokens]]
 //! token = "ci-secret"
@@ -88,6 +90,14 @@ pub struct Cli {
     /// Request log format: text or json [default: text].
     #[arg(long, env = "CACHE_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Size past which a pack of small artifacts is sealed and the next one started,
+    /// like 64MiB [default: 64MiB, at least 64KiB].
+    #[arg(long, env = "CACHE_PACK_SIZE")]
+    pub pack_size: Option<String>,
+    /// Memory for recently read artifacts of up to 1 MiB, served without touching the
+    /// disk, like 64MiB; 0 turns it off [default: 64MiB].
+    #[arg(long, env = "CACHE_MEMORY_CACHE")]
+    pub memory_cache: Option<String>,
     /// Do not fsync artifacts before renaming them into place (faster writes; a power
     /// loss may then lose the last seconds of writes).
     #[arg(long, env = "CACHE_NO_FSYNC")]
@@ -142,6 +152,8 @@ pub struct FileConfig {
     jwt_audience: Option<String>,
     log_format: Option<String>,
     fsync: Option<bool>,
+    pack_size: Option<SizeValue>,
+    memory_cache: Option<SizeValue>,
     #[serde(default)]
     tokens: Vec<TokenConfig>,
     #[serde(default)]
@@ -196,6 +208,10 @@ pub struct Config {
     pub json_logs: bool,
     /// fsync artifacts before renaming them into place.
     pub fsync: bool,
+    /// The size past which a pack of small artifacts is sealed.
+    pub pack_size: u64,
+    /// Memory for recently read small artifacts, bytes.
+    pub memory_cache: u64,
 }
 
 impl Config {
@@ -227,6 +243,15 @@ impl Config {
             None => 4 << 30,
         }
         .min(max_size);
+        let pack_size = match cli.pack_size.or(file.pack_size.map(SizeValue::text)) {
+            Some(text) => parse_size(&text).map_err(|e| format!("--pack-size: {e}"))?,
+            None => crate::storage::pack::DEFAULT_PACK_SIZE,
+        };
+        if pack_size < crate::storage::PACK_MAX {
+            return Err(format!("--pack-size: {pack_size} bytes is smaller than one packed artifact may be ({} bytes)", crate::storage::PACK_MAX));
+        }
+        let memory_cache = parse_size(&cli.memory_cache.or(file.memory_cache.map(SizeValue::text)).unwrap_or_else(|| "64MiB".into()))
+            .map_err(|e| format!("--memory-cache: {e}"))?;
         let ttl = parse_duration(&cli.ttl.or(file.ttl).unwrap_or_else(|| "7d".into())).map_err(|e| format!("--ttl: {e}"))?;
         let policy = match cli.eviction.or(file.eviction).as_deref().unwrap_or("lru") {
             "lru" => Policy::Lru,
@@ -263,6 +288,8 @@ impl Config {
             jwt_audience: cli.jwt_audience.or(file.jwt_audience),
             json_logs,
             fsync: !cli.no_fsync && file.fsync.unwrap_or(true),
+            pack_size,
+            memory_cache,
         })
     }
 }

@@ -33,10 +33,13 @@
 //!
 //! ## How it stores
 //!
-//! Files named by the sha256 of their content in sharded directories, written to a
-//! temporary file, fsynced and renamed into place; an in-memory index made durable by
-//! a journal (why a journal rather than a database: see [`storage`]); a size cap
-//! enforced by LRU, LFU or TTL eviction. See [`storage`].
+//! Content-addressed (BLAKE3): artifacts over 64 KiB are files in sharded directories,
+//! written to a temporary file, fsynced and renamed into place; smaller ones are
+//! appended to shared pack files by one writer that fsyncs each group of concurrent
+//! uploads once (group commit, see [`storage::pack`]). An in-memory index made durable
+//! by a journal (why a journal rather than a database: see [`storage`]); a size cap
+//! enforced by LRU, LFU or TTL eviction; recently read small artifacts served from a
+//! bounded memory cache. See [`storage`].
 //!
 //! ## Embedding and testing
 //!
@@ -168,6 +171,8 @@ impl Cache {
             max_artifact: config.max_artifact_size,
             policy: config.policy,
             fsync: config.fsync,
+            pack_size: config.pack_size,
+            memory_cache: config.memory_cache,
         })
         .map_err(|e| format!("cannot open the store in {}: {e}", config.dir.display()))?;
         let auth = Auth::from_config(&config)?;

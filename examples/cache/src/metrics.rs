@@ -139,6 +139,15 @@ impl Metrics {
         let _ = writeln!(out, "# HELP cache_evictions_total Entries evicted or expired.\n# TYPE cache_evictions_total counter\ncache_evictions_total {}", store.evictions);
         let _ = writeln!(out, "# HELP cache_entries Keys stored.\n# TYPE cache_entries gauge\ncache_entries {}", store.entries);
         let _ = writeln!(out, "# HELP cache_size_bytes Bytes stored on disk.\n# TYPE cache_size_bytes gauge\ncache_size_bytes {}", store.bytes);
+        let gauges = [
+            ("cache_contents", "Distinct contents stored (keys with equal bytes share one).", store.contents),
+            ("cache_packs", "Pack files holding small contents.", store.packs),
+            ("cache_pack_dead_bytes", "Bytes in packs no key points at, until compaction.", store.dead_bytes),
+            ("cache_memory_bytes", "Bytes of recently read contents held in memory.", store.memory_cache_bytes),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
         let _ = writeln!(
             out,
             "# HELP cache_upstream_fetches_total Artifacts fetched from the upstream cache.\n# TYPE cache_upstream_fetches_total counter\ncache_upstream_fetches_total {}\ncache_upstream_errors_total {}",
@@ -172,7 +181,7 @@ mod tests {
         m.hit(Protocol::Nx, 10);
         m.miss(Protocol::Turbo);
         m.observe(Protocol::Nx, Duration::from_millis(3));
-        let text = m.render(StoreStats { entries: 2, bytes: 30, evictions: 1 });
+        let text = m.render(StoreStats { entries: 2, bytes: 30, evictions: 1, ..StoreStats::default() });
         assert!(text.contains("cache_hits_total{protocol=\"nx\"} 1"));
         assert!(text.contains("cache_bytes_out_total{protocol=\"nx\"} 10"));
         assert!(text.contains("cache_misses_total{protocol=\"turbo\"} 1"));

@@ -58,7 +58,17 @@ impl Upstream {
 
     /// `GET` from upstream: `Ok(None)` on its 404, an error on anything but 200.
     pub async fn fetch(&self, path_and_query: &str, auth: Option<&HeaderValue>) -> Result<Option<Fetched>, String> {
-        let request = self.request(Method::GET, path_and_query, auth, Body::empty());
+        self.ask(Method::GET, path_and_query, auth).await
+    }
+
+    /// `HEAD` at upstream: whether it has the artifact, with its length and headers
+    /// (the body is empty). `Ok(None)` on its 404, an error on anything but 200.
+    pub async fn probe(&self, path_and_query: &str, auth: Option<&HeaderValue>) -> Result<Option<Fetched>, String> {
+        self.ask(Method::HEAD, path_and_query, auth).await
+    }
+
+    async fn ask(&self, method: Method, path_and_query: &str, auth: Option<&HeaderValue>) -> Result<Option<Fetched>, String> {
+        let request = self.request(method, path_and_query, auth, Body::empty());
         let response = tokio::time::timeout(TIMEOUT, self.client.request(request))
             .await
             .map_err(|_| "upstream did not answer in time".to_owned())?

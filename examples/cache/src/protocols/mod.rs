@@ -17,6 +17,7 @@ use crate::auth::{AuthError, Principal};
 use crate::keys::KeyError;
 use crate::metrics::Protocol;
 use crate::storage::{Entry, PutError, PutOptions};
+use crate::upstream::Fetched;
 
 /// Headers stored with an artifact and sent back with it.
 pub const META_HEADERS: [&str; 2] = ["x-artifact-duration", "x-artifact-tag"];
@@ -159,11 +160,21 @@ impl Ctx {
     }
 
     /// Reads an artifact (only its headers for HEAD): from the store, else from the
-    /// upstream cache (stored locally on the way). `None` is a miss.
+    /// upstream cache (stored locally on the way for GET; a HEAD only asks upstream
+    /// whether it has it, so answering it never waits for a download). `None` is a miss.
     pub async fn read(&self, origin: Origin, key: &str, head: bool) -> Result<Option<Response>, CacheError> {
         let metrics = &self.cache.metrics;
-        if head && let Some(entry) = self.cache.store.peek(key) {
-            return Ok(Some(artifact_response(Body::empty(), entry.size, &entry.meta)));
+        if head {
+            if let Some(entry) = self.cache.store.peek(key) {
+                metrics.hit(self.protocol, 0);
+                return Ok(Some(artifact_response(Body::empty(), entry.size, &entry.meta)));
+            }
+            if let Some(found) = self.probe_upstream(&origin).await {
+                metrics.hit(self.protocol, 0);
+                return Ok(Some(artifact_response(Body::empty(), found.len.unwrap_or(0), &meta_of(&found.headers))));
+            }
+            metrics.miss(self.protocol);
+            return Ok(None);
         }
         if let Some(artifact) = self.cache.store.get(key).await.map_err(|e| CacheError::io(self.protocol, e))? {
             metrics.hit(self.protocol, if head { 0 } else { artifact.size });
@@ -180,6 +191,19 @@ impl Ctx {
         Ok(None)
     }
 
+    /// Asks upstream (HEAD) whether it has a missing artifact.
+    async fn probe_upstream(&self, origin: &Origin) -> Option<Fetched> {
+        let upstream = self.cache.upstream.as_ref()?;
+        let path = origin.path.as_str();
+        match upstream.probe(path, origin.auth.as_ref()).await {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::warn!(path, error = %err, "upstream HEAD failed; answering as a miss");
+                None
+            }
+        }
+    }
+
     /// Fetches a missing artifact from upstream into the store; whether it is there now.
     async fn fill_from_upstream(&self, origin: &Origin, key: &str) -> bool {
         let Some(upstream) = &self.cache.upstream else { return false };
@@ -193,10 +217,7 @@ impl Ctx {
                 return false;
             }
         };
-        let meta = META_HEADERS
-            .iter()
-            .filter_map(|name| fetched.headers.get(*name).and_then(|v| v.to_str().ok()).map(|v| (name.to_string(), v.to_owned())))
-            .collect();
+        let meta = meta_of(&fetched.headers);
         let options = PutOptions { meta, declared_len: fetched.len, ..PutOptions::default() };
         match self.cache.store.put(key, fetched.body, options).await {
             Ok(_) => {
@@ -235,6 +256,14 @@ impl Ctx {
         }
         Ok(entry)
     }
+}
+
+/// The artifact headers kept with an artifact, taken from a response's headers.
+fn meta_of(headers: &zzz::HeaderMap) -> Vec<(String, String)> {
+    META_HEADERS
+        .iter()
+        .filter_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()).map(|v| (name.to_string(), v.to_owned())))
+        .collect()
 }
 
 /// Where a request came from, for the upstream: its path and query, and its

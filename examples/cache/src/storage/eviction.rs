@@ -81,7 +81,7 @@ mod tests {
     use super::*;
 
     fn entry(accessed: u64, hits: u64, created: u64) -> Entry {
-        Entry { blob: format!("{accessed}{hits}{created}"), size: 10, created, accessed, hits, meta: Vec::new() }
+        Entry { blob: format!("{accessed}{hits}{created}"), size: 10, created, accessed, hits, meta: Vec::new(), slot: None }
     }
 
     #[test]

@@ -4,18 +4,22 @@
 //! Layout under the data directory:
 //!
 //! ```text
-//! blobs/ab/cd/abcd…(sha256 of the content)   one file per distinct content, read-only
+//! blobs/ab/cd/abcd…(BLAKE3 of the content)   one file per distinct content over PACK_MAX, read-only
+//! packs/00000001.pack                        small contents appended together (see `pack`)
 //! tmp/                                       uploads in progress (emptied at start)
 //! index.journal                              the key → entry index (see `journal`)
 //! ```
 //!
-//! A PUT streams the body into a file under `tmp/` while hashing it, fsyncs it, then
-//! (under the index lock) renames it to its content address and points the key at
-//! it. A reader therefore only ever opens complete files; an upload that fails or is
-//! dropped midway removes its temporary file; two PUTs of one key each write their own
-//! temporary file and the last to commit wins. Keys with the same content share one
-//! blob, counted once against the size cap; a PUT smaller than [`SMALL_ARTIFACT`]
-//! whose content is already stored writes no file at all.
+//! A PUT of more than [`PACK_MAX`] bytes streams the body into a file under `tmp/`
+//! while hashing it, fsyncs it, then (under the index lock) renames it to its content
+//! address and points the key at it. A reader therefore only ever opens complete files;
+//! an upload that fails or is dropped midway removes its temporary file; two PUTs of
+//! one key each write their own temporary file and the last to commit wins. A smaller
+//! PUT is read whole, hashed, and handed to the packer, which appends it to a pack with
+//! others that arrived together and fsyncs them once before linking their keys (see
+//! [`pack`] for why, and for how dead records are compacted). Keys with the same content
+//! share one blob, counted once against the size cap; a PUT whose content is already
+//! stored writes nothing at all.
 //!
 //! ## Why the index is a journal, not a database
 //!
@@ -34,7 +38,9 @@
 //! or partial one, because content files are fsynced before they are renamed into place.
 
 mod eviction;
+mod hot;
 mod journal;
+pub mod pack;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -42,7 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -50,6 +56,8 @@ use zzz::Body;
 
 pub use eviction::Policy;
 use journal::{Journal, Record};
+pub use pack::{PACK_MAX, Slot};
+use pack::{Appended, Live, Moved, Pack, Packer};
 
 /// Bodies up to this size are read into memory and written (or read) in one step on
 /// the blocking pool; larger ones are streamed in chunks of this size, so memory per
@@ -59,7 +67,7 @@ pub const SMALL_ARTIFACT: u64 = 1024 * 1024;
 /// One stored key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// The sha256 of the content (hex): the blob's file name.
+    /// The content's address: its BLAKE3 hash (hex), the blob's file name.
     pub blob: String,
     /// Size in bytes.
     pub size: u64,
@@ -73,6 +81,9 @@ pub struct Entry {
     /// `x-artifact-duration` and `x-artifact-tag`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub meta: Vec<(String, String)>,
+    /// Where the content is when it is packed (`None`: in its own file under `blobs/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<Slot>,
 }
 
 /// The store's settings.
@@ -89,6 +100,10 @@ pub struct StoreConfig {
     /// fsync each artifact before it is renamed into place (default). Off, a power
     /// loss may lose (never corrupt into a wrong size) the last seconds of writes.
     pub fsync: bool,
+    /// The size past which a pack is sealed and the next one started (see [`pack`]).
+    pub pack_size: u64,
+    /// Bytes of recently read small contents kept in memory (0: none; see `hot`).
+    pub memory_cache: u64,
 }
 
 /// What a PUT asks of the store besides the bytes.
@@ -166,6 +181,14 @@ pub struct StoreStats {
     pub bytes: u64,
     /// Entries evicted since start.
     pub evictions: u64,
+    /// Distinct contents (keys with the same bytes share one).
+    pub contents: u64,
+    /// Pack files of small contents.
+    pub packs: u64,
+    /// Bytes in pack files no key points at any more (reclaimed by compaction).
+    pub dead_bytes: u64,
+    /// Bytes of contents held in memory for fast reads.
+    pub memory_cache_bytes: u64,
 }
 
 /// One namespace's share of the store.
@@ -187,22 +210,43 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: StoreConfig,
     blobs: PathBuf,
+    packs: PathBuf,
     tmp: PathBuf,
     index: Mutex<Index>,
+    hot: hot::Hot,
+    packer: Packer,
     evictions: AtomicU64,
     tmp_counter: AtomicU64,
 }
 
 struct Index {
     entries: HashMap<String, Entry>,
-    /// Blob → (size, keys pointing at it).
-    blobs: HashMap<String, (u64, u32)>,
+    /// Content digest → where it is and how many keys point at it.
+    blobs: HashMap<String, Blob>,
+    /// The packs on disk.
+    packs: HashMap<u32, Pack>,
+    /// The pack the packer appends to (never compacted).
+    current_pack: Option<u32>,
     total: u64,
     dirty: HashSet<String>,
     journal: Journal,
+}
+
+/// One distinct content.
+struct Blob {
+    size: u64,
+    /// Keys pointing at it.
+    refs: u32,
+    /// Its record, when packed.
+    slot: Option<Slot>,
+}
+
+/// The address of a content: its BLAKE3 hash in hex (the name of its blob).
+pub fn content_address(data: &[u8]) -> String {
+    blake3::hash(data).to_hex().to_string()
 }
 
 fn now_ms() -> u64 {
@@ -215,12 +259,14 @@ fn blob_path(blobs: &Path, digest: &str) -> PathBuf {
 
 impl Store {
     /// Opens (or creates) the store in `config.dir`: replays and compacts the journal,
-    /// drops entries whose file is gone, removes unreferenced files and unfinished
-    /// uploads, then evicts down to the cap.
+    /// drops entries whose file or pack record is gone or torn, removes unreferenced
+    /// files, packs and unfinished uploads, starts the packer, then evicts down to the cap.
     pub fn open(config: StoreConfig) -> std::io::Result<Store> {
         let blobs = config.dir.join("blobs");
+        let packs_dir = config.dir.join("packs");
         let tmp = config.dir.join("tmp");
         std::fs::create_dir_all(&blobs)?;
+        std::fs::create_dir_all(&packs_dir)?;
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp)?;
         }
@@ -228,7 +274,7 @@ impl Store {
         let journal_path = config.dir.join("index.journal");
         let mut entries = Journal::replay(&journal_path)?;
 
-        // Every entry must have its file; every file must have an entry.
+        // Every entry must have its file or record; every file and pack must have an entry.
         let mut on_disk: HashMap<String, u64> = HashMap::new();
         for shard in std::fs::read_dir(&blobs)? {
             let shard = shard?.path();
@@ -247,37 +293,83 @@ impl Store {
                 }
             }
         }
-        let before = entries.len();
-        entries.retain(|_, e| on_disk.get(&e.blob) == Some(&e.size));
-        if entries.len() < before {
-            tracing::warn!(dropped = before - entries.len(), "index entries whose file was missing or truncated were dropped");
+        let mut packs: HashMap<u32, Pack> = HashMap::new();
+        for file in std::fs::read_dir(&packs_dir)? {
+            let file = file?;
+            let name = file.file_name().to_string_lossy().into_owned();
+            match pack::pack_id(&name) {
+                Some(id) => {
+                    let opened = pack::open_pack(&file.path())?;
+                    let len = opened.metadata()?.len();
+                    packs.insert(id, Pack { file: Arc::new(opened), len, dead: len, compacting: false });
+                }
+                None => {
+                    let _ = std::fs::remove_file(file.path());
+                }
+            }
         }
-        let mut blob_refs: HashMap<String, (u64, u32)> = HashMap::new();
+        let before = entries.len();
+        let mut checked: HashMap<String, bool> = HashMap::new();
+        entries.retain(|_, e| match e.slot {
+            None => on_disk.get(&e.blob) == Some(&e.size),
+            Some(slot) => *checked.entry(e.blob.clone()).or_insert_with(|| {
+                packs.get(&slot.pack).is_some_and(|p| {
+                    slot.offset + pack::HEADER + e.size <= p.len && pack::record_matches(&p.file, slot, e.size, &e.blob)
+                })
+            }),
+        });
+        if entries.len() < before {
+            tracing::warn!(dropped = before - entries.len(), "index entries whose file or pack record was missing or torn were dropped");
+        }
+        let mut blob_refs: HashMap<String, Blob> = HashMap::new();
         for entry in entries.values() {
-            blob_refs.entry(entry.blob.clone()).or_insert((entry.size, 0)).1 += 1;
+            let blob = blob_refs.entry(entry.blob.clone()).or_insert(Blob { size: entry.size, refs: 0, slot: entry.slot });
+            blob.refs += 1;
+        }
+        for blob in blob_refs.values() {
+            if let Some(slot) = blob.slot
+                && let Some(pack) = packs.get_mut(&slot.pack)
+            {
+                pack.dead = pack.dead.saturating_sub(pack::HEADER + blob.size);
+            }
         }
         let mut orphans = 0;
         for name in on_disk.keys() {
-            if !blob_refs.contains_key(name) && name.len() >= 4 {
+            if blob_refs.get(name).is_none_or(|b| b.slot.is_some()) && name.len() >= 4 {
                 let _ = std::fs::remove_file(blob_path(&blobs, name));
                 orphans += 1;
             }
         }
+        packs.retain(|id, pack| {
+            let unused = pack.dead == pack.len;
+            if unused {
+                let _ = std::fs::remove_file(pack::pack_path(&packs_dir, *id));
+                orphans += 1;
+            }
+            !unused
+        });
         if orphans > 0 {
-            tracing::info!(orphans, "removed stored files no index entry points at");
+            tracing::info!(orphans, "removed stored files and packs no index entry points at");
         }
-        let total = blob_refs.values().map(|(size, _)| size).sum();
+        let next_pack = packs.keys().max().map_or(1, |id| id + 1);
+        let total = blob_refs.values().map(|b| b.size).sum();
         let journal = Journal::rewrite(&journal_path, entries.iter())?;
-        let store = Store {
-            inner: Arc::new(Inner {
-                config,
-                blobs,
-                tmp,
-                index: Mutex::new(Index { entries, blobs: blob_refs, total, dirty: HashSet::new(), journal }),
-                evictions: AtomicU64::new(0),
-                tmp_counter: AtomicU64::new(0),
-            }),
-        };
+        let (packer, jobs) = Packer::channel();
+        let hot = hot::Hot::new(config.memory_cache);
+        let index = Index { entries, blobs: blob_refs, packs, current_pack: None, total, dirty: HashSet::new(), journal };
+        let inner = Arc::new(Inner {
+            config,
+            blobs,
+            packs: packs_dir,
+            tmp,
+            index: Mutex::new(index),
+            hot,
+            packer,
+            evictions: AtomicU64::new(0),
+            tmp_counter: AtomicU64::new(0),
+        });
+        Packer::spawn(Arc::downgrade(&inner), jobs, next_pack)?;
+        let store = Store { inner };
         {
             let mut index = store.lock();
             store.expire_locked(&mut index, now_ms());
@@ -308,7 +400,7 @@ impl Store {
     /// Opens a key's artifact; `count` says whether this is a client's read (which
     /// updates the access statistics eviction uses) or the server's own.
     pub async fn read(&self, key: &str, count: bool) -> std::io::Result<Option<Artifact>> {
-        let (path, entry) = {
+        let (place, entry) = {
             let mut index = self.lock();
             let Some(entry) = index.entries.get_mut(key) else { return Ok(None) };
             if count {
@@ -319,18 +411,38 @@ impl Store {
             if count && !index.dirty.contains(key) {
                 index.dirty.insert(key.to_owned());
             }
-            (blob_path(&self.inner.blobs, &entry.blob), entry)
+            let place = match entry.slot {
+                None => Place::File(blob_path(&self.inner.blobs, &entry.blob)),
+                Some(slot) => match index.packs.get(&slot.pack) {
+                    Some(pack) => Place::Pack(pack.file.clone(), slot),
+                    None => return Ok(None),
+                },
+            };
+            (place, entry)
         };
         let size = entry.size;
+        if size <= SMALL_ARTIFACT
+            && let Some(bytes) = self.inner.hot.get(&entry.blob)
+        {
+            return Ok(Some(Artifact { body: Body::from(bytes), size, meta: entry.meta }));
+        }
+        let store = self.clone();
+        let digest = entry.blob.clone();
         let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Body> {
-            let mut file = std::fs::File::open(&path)?;
-            if size <= SMALL_ARTIFACT {
-                let mut buf = Vec::with_capacity(size as usize);
-                std::io::Read::read_to_end(&mut file, &mut buf)?;
-                Ok(Body::from(buf))
-            } else {
-                Ok(Body::from_file(file, size))
-            }
+            let bytes = match place {
+                Place::Pack(file, slot) => Bytes::from(pack::read_record(&file, slot, size)?),
+                Place::File(path) => {
+                    let mut file = std::fs::File::open(&path)?;
+                    if size > SMALL_ARTIFACT {
+                        return Ok(Body::from_file(file, size));
+                    }
+                    let mut buf = Vec::with_capacity(size as usize);
+                    std::io::Read::read_to_end(&mut file, &mut buf)?;
+                    Bytes::from(buf)
+                }
+            };
+            store.inner.hot.insert(&digest, bytes.clone());
+            Ok(Body::from(bytes))
         })
         .await
         .map_err(std::io::Error::other)?;
@@ -354,12 +466,17 @@ impl Store {
             return Err(PutError::TooLarge { limit });
         }
         let n = self.inner.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let tmp = TempFile(Some(self.inner.tmp.join(format!("{}-{n}.part", std::process::id()))));
-        let mut hasher = Sha256::new();
+        let mut tmp = TempFile(Some(self.inner.tmp.join(format!("{}-{n}.part", std::process::id()))));
+        let mut hasher = blake3::Hasher::new();
+        // Contents are addressed by BLAKE3 (several times cheaper per byte than sha256
+        // here); sha256 is computed only to check a Bazel CAS upload against its key.
+        let mut sha256 = options.expect_sha256.as_ref().map(|_| Sha256::new());
         let mut size = 0u64;
         let mut body = body;
-        let chunk_cap = options.declared_len.unwrap_or(SMALL_ARTIFACT).min(SMALL_ARTIFACT) as usize;
-        let mut chunk = BytesMut::with_capacity(chunk_cap);
+        // Received frames are kept as they came (no copy) until a chunk's worth is
+        // there, then written with one vectored write.
+        let mut chunk: Vec<Bytes> = Vec::new();
+        let mut chunk_len = 0u64;
         // The file is created with the first full chunk; a body that fits one chunk is
         // written, synced and committed in a single step on the blocking pool.
         let mut file: Option<std::fs::File> = None;
@@ -369,9 +486,14 @@ impl Store {
                 return Err(PutError::TooLarge { limit });
             }
             hasher.update(&data);
-            chunk.extend_from_slice(&data);
-            if chunk.len() as u64 >= SMALL_ARTIFACT {
-                let full = chunk.split().freeze();
+            if let Some(sha256) = sha256.as_mut() {
+                sha256.update(&data);
+            }
+            chunk_len += data.len() as u64;
+            chunk.push(data);
+            if chunk_len >= SMALL_ARTIFACT {
+                let full = std::mem::take(&mut chunk);
+                chunk_len = 0;
                 let path = tmp.path().to_path_buf();
                 let open = file.take();
                 file = Some(blocking(move || {
@@ -379,35 +501,45 @@ impl Store {
                         Some(f) => f,
                         None => create_new(&path)?,
                     };
-                    std::io::Write::write_all(&mut f, &full)?;
+                    write_parts(&mut f, &full)?;
                     Ok(f)
                 })
                 .await?);
             }
         }
-        let digest = hex::encode(hasher.finalize());
-        if let Some(expected) = options.expect_sha256
-            && expected != digest
-        {
-            return Err(PutError::DigestMismatch { expected, actual: digest });
+        let digest = hasher.finalize().to_hex().to_string();
+        if let (Some(expected), Some(sha256)) = (options.expect_sha256, sha256) {
+            let actual = hex::encode(sha256.finalize());
+            if expected != actual {
+                return Err(PutError::DigestMismatch { expected, actual });
+            }
         }
         let store = self.clone();
         let key = key.to_owned();
-        let entry = Entry { blob: digest, size, created: now_ms(), accessed: now_ms(), hits: 0, meta: options.meta };
+        let entry = Entry { blob: digest, size, created: now_ms(), accessed: now_ms(), hits: 0, meta: options.meta, slot: None };
         let fsync = self.inner.config.fsync;
         let no_overwrite = options.no_overwrite;
-        blocking(move || {
+        if file.is_none() {
             // Content already stored (content addressing): nothing to write.
-            if file.is_none()
-                && let Some(done) = store.commit_existing(&key, &entry, no_overwrite)
-            {
+            if let Some(done) = store.commit_existing(&key, &entry, no_overwrite) {
+                tmp.disarm();
                 return done;
             }
+            if size <= PACK_MAX {
+                tmp.disarm();
+                let data = match chunk.len() {
+                    1 => chunk.pop().expect("one part"),
+                    _ => Bytes::from(chunk.concat()),
+                };
+                return self.inner.packer.put(key, entry, data, no_overwrite).await;
+            }
+        }
+        blocking(move || {
             let mut f = match file {
                 Some(f) => f,
                 None => create_new(tmp.path())?,
             };
-            std::io::Write::write_all(&mut f, &chunk)?;
+            write_parts(&mut f, &chunk)?;
             if fsync {
                 f.sync_data()?;
             }
@@ -423,7 +555,13 @@ impl Store {
         if !index.blobs.contains_key(&entry.blob) {
             return None;
         }
-        Some(self.link_locked(&mut index, key.to_owned(), entry.clone(), no_overwrite))
+        let mut records = Vec::with_capacity(1);
+        let linked = self.link_locked(&mut index, key.to_owned(), entry.clone(), no_overwrite, &mut records);
+        Some(linked.and_then(|entry| {
+            index.journal.append_all(&records)?;
+            self.evict_locked(&mut index);
+            Ok(entry)
+        }))
     }
 
     /// Points `key` at the uploaded file: renames it to its content address (or drops
@@ -443,24 +581,60 @@ impl Store {
             std::fs::rename(tmp.path(), &target)?;
             tmp.disarm();
         }
-        self.link_locked(&mut index, key, entry, no_overwrite)
+        let mut records = Vec::with_capacity(1);
+        let entry = self.link_locked(&mut index, key, entry, no_overwrite, &mut records)?;
+        index.journal.append_all(&records)?;
+        self.evict_locked(&mut index);
+        Ok(entry)
     }
 
-    /// Records `key → entry` (its content file is in place) in the index and journal.
-    fn link_locked(&self, index: &mut Index, key: String, entry: Entry, no_overwrite: bool) -> Result<Entry, PutError> {
+    /// Links a group the packer has written to pack `pack` (now `len` bytes long):
+    /// each key in the index, all of them in one journal write, then evicts. A record
+    /// whose key was refused, or whose content turned out to be stored already, is dead.
+    pub(crate) fn link_packed(&self, pack: u32, len: u64, group: Vec<Appended>) -> Vec<Result<Entry, PutError>> {
+        let mut index = self.lock();
+        if let Some(p) = index.packs.get_mut(&pack) {
+            p.len = len;
+        }
+        let mut records = Vec::with_capacity(group.len());
+        let mut dead = 0;
+        let mut results: Vec<Result<Entry, PutError>> = Vec::with_capacity(group.len());
+        for appended in group {
+            let stored_already = index.blobs.contains_key(&appended.entry.blob);
+            let linked = self.link_locked(&mut index, appended.key, appended.entry, appended.no_overwrite, &mut records);
+            if stored_already || linked.is_err() {
+                dead += appended.record_len;
+            }
+            results.push(linked);
+        }
+        if let Some(p) = index.packs.get_mut(&pack) {
+            p.dead += dead;
+        }
+        if let Err(err) = index.journal.append_all(&records) {
+            tracing::error!(error = %err, "could not journal a group of uploads");
+            return results.into_iter().map(|_| Err(PutError::Io(std::io::Error::new(err.kind(), err.to_string())))).collect();
+        }
+        self.evict_locked(&mut index);
+        results
+    }
+
+    /// Records `key → entry` in the index (its content is in place: a file, a pack
+    /// record, or an existing blob) and adds the journal line to `records`.
+    fn link_locked(&self, index: &mut Index, key: String, mut entry: Entry, no_overwrite: bool, records: &mut Vec<Record>) -> Result<Entry, PutError> {
         if no_overwrite && index.entries.contains_key(&key) {
             return Err(PutError::Exists);
         }
-        index.journal.append(&Record::Put { k: key.clone(), e: entry.clone() })?;
-        let blob = index.blobs.entry(entry.blob.clone()).or_insert((entry.size, 0));
-        blob.1 += 1;
-        if blob.1 == 1 {
+        let blob = index.blobs.entry(entry.blob.clone()).or_insert(Blob { size: entry.size, refs: 0, slot: entry.slot });
+        // Content stored already: the key shares it, wherever it is.
+        entry.slot = blob.slot;
+        blob.refs += 1;
+        if blob.refs == 1 {
             index.total += entry.size;
         }
+        records.push(Record::Put { k: key.clone(), e: entry.clone() });
         if let Some(old) = index.entries.insert(key, entry.clone()) {
             self.release_locked(index, &old);
         }
-        self.evict_locked(index);
         Ok(entry)
     }
 
@@ -474,18 +648,114 @@ impl Store {
         Ok(true)
     }
 
-    /// Drops one reference to an entry's blob, deleting the file with the last one.
+    /// Drops one reference to an entry's blob; with the last one its file is deleted
+    /// (or its pack record becomes dead space).
     fn release_locked(&self, index: &mut Index, old: &Entry) {
         let Some(blob) = index.blobs.get_mut(&old.blob) else { return };
-        blob.1 = blob.1.saturating_sub(1);
-        if blob.1 == 0 {
-            let size = blob.0;
+        blob.refs = blob.refs.saturating_sub(1);
+        if blob.refs == 0 {
+            let (size, slot) = (blob.size, blob.slot);
             index.blobs.remove(&old.blob);
+            self.inner.hot.remove(&old.blob);
             index.total = index.total.saturating_sub(size);
-            if let Err(err) = std::fs::remove_file(blob_path(&self.inner.blobs, &old.blob))
-                && err.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::error!(blob = %old.blob, error = %err, "could not remove an evicted file");
+            match slot {
+                Some(slot) => {
+                    if let Some(pack) = index.packs.get_mut(&slot.pack) {
+                        pack.dead += pack::HEADER + size;
+                    }
+                }
+                None => {
+                    if let Err(err) = std::fs::remove_file(blob_path(&self.inner.blobs, &old.blob))
+                        && err.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::error!(blob = %old.blob, error = %err, "could not remove an evicted file");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The packer started pack `id`: readers can find it from now on.
+    pub(crate) fn pack_started(&self, id: u32, file: Arc<std::fs::File>) {
+        let mut index = self.lock();
+        index.packs.insert(id, Pack { file, len: 0, dead: 0, compacting: false });
+        index.current_pack = Some(id);
+    }
+
+    /// A sealed pack's file and its live records, for compaction.
+    pub(crate) fn live_records(&self, pack: u32) -> Option<(Arc<std::fs::File>, Vec<Live>)> {
+        let index = self.lock();
+        let file = index.packs.get(&pack)?.file.clone();
+        let live = index
+            .blobs
+            .iter()
+            .filter_map(|(digest, b)| b.slot.filter(|s| s.pack == pack).map(|slot| Live { digest: digest.clone(), slot, size: b.size }))
+            .collect();
+        Some((file, live))
+    }
+
+    /// After a compaction copied records into pack `target` (now `len` bytes): points
+    /// blobs and keys at the copies, journals and fsyncs that, then deletes the old pack.
+    pub(crate) fn repoint(&self, old: u32, target: u32, len: u64, moves: Vec<Moved>) -> std::io::Result<()> {
+        let mut index = self.lock();
+        let mut moved: HashMap<String, Slot> = HashMap::with_capacity(moves.len());
+        let mut dead = 0;
+        for Moved { digest, from, to, record_len } in moves {
+            match index.blobs.get_mut(&digest) {
+                Some(blob) if blob.slot == Some(from) => {
+                    blob.slot = Some(to);
+                    moved.insert(digest, to);
+                }
+                // Released (or replaced) while being copied: the copy is dead.
+                _ => dead += record_len,
+            }
+        }
+        if let Some(p) = index.packs.get_mut(&target) {
+            p.len = len;
+            p.dead += dead;
+        }
+        let mut records = Vec::new();
+        for (key, entry) in index.entries.iter_mut() {
+            if let Some(to) = moved.get(&entry.blob) {
+                entry.slot = Some(*to);
+                records.push(Record::Put { k: key.clone(), e: entry.clone() });
+            }
+        }
+        index.journal.append_all(&records)?;
+        index.journal.sync()?;
+        index.packs.remove(&old);
+        std::fs::remove_file(pack::pack_path(&self.inner.packs, old))?;
+        tracing::info!(pack = old, into = target, moved = moved.len(), "compacted a pack");
+        Ok(())
+    }
+
+    /// A compaction failed: the pack stays as it is, and may be tried again later.
+    pub(crate) fn compaction_failed(&self, pack: u32) {
+        if let Some(p) = self.lock().packs.get_mut(&pack) {
+            p.compacting = false;
+        }
+    }
+
+    /// Sealed packs that are at least half dead: empty ones are deleted now, the others
+    /// queued for the packer to compact.
+    fn collect_packs_locked(&self, index: &mut Index) {
+        let current = index.current_pack;
+        let mut empty = Vec::new();
+        for (id, pack) in index.packs.iter_mut() {
+            if Some(*id) == current || pack.compacting || pack.len == 0 || pack.dead * 2 < pack.len {
+                continue;
+            }
+            if pack.dead >= pack.len {
+                empty.push(*id);
+            } else {
+                pack.compacting = true;
+                self.inner.packer.compact(*id);
+            }
+        }
+        for id in empty {
+            index.packs.remove(&id);
+            if let Err(err) = std::fs::remove_file(pack::pack_path(&self.inner.packs, id)) {
+                tracing::error!(pack = id, error = %err, "could not remove an empty pack");
             }
         }
     }
@@ -497,7 +767,7 @@ impl Store {
         }
         let blobs = &index.blobs;
         let victims = eviction::victims(self.inner.config.policy, index.entries.iter(), index.total, cap, |e| {
-            if blobs.get(&e.blob).is_some_and(|b| b.1 <= 1) { e.size } else { 0 }
+            if blobs.get(&e.blob).is_some_and(|b| b.refs <= 1) { e.size } else { 0 }
         });
         self.remove_locked(index, victims, "evicted");
     }
@@ -549,6 +819,7 @@ impl Store {
         if !records.is_empty() {
             index.journal.append_all(&records)?;
         }
+        self.collect_packs_locked(&mut index);
         if index.journal.records > 2 * index.entries.len() as u64 + 4096 {
             let path = index.journal.path().to_path_buf();
             index.journal = Journal::rewrite(&path, index.entries.iter())?;
@@ -586,6 +857,10 @@ impl Store {
             entries: index.entries.len() as u64,
             bytes: index.total,
             evictions: self.inner.evictions.load(Ordering::Relaxed),
+            contents: index.blobs.len() as u64,
+            packs: index.packs.len() as u64,
+            dead_bytes: index.packs.values().map(|p| p.dead).sum(),
+            memory_cache_bytes: self.inner.hot.bytes(),
         }
     }
 
@@ -615,9 +890,31 @@ impl Store {
     }
 }
 
+/// Where a read finds its bytes.
+enum Place {
+    File(PathBuf),
+    Pack(Arc<std::fs::File>, Slot),
+}
+
 /// Runs disk work on tokio's blocking pool.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, PutError> + Send + 'static) -> Result<T, PutError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| PutError::Io(std::io::Error::other(e)))?
+}
+
+/// Writes every part, in order, with as few (vectored) writes as the kernel allows.
+fn write_parts(file: &mut std::fs::File, parts: &[Bytes]) -> std::io::Result<()> {
+    use std::io::{IoSlice, Write};
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        // At most IOV_MAX (1024 on Linux) buffers per call.
+        let n = file.write_vectored(&rest[..rest.len().min(1024)])?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 fn create_new(path: &Path) -> std::io::Result<std::fs::File> {

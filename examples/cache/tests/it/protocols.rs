@@ -4,7 +4,7 @@
 
 
 use bytes::Bytes;
-use cache::storage::Policy;
+use cache::storage::{PACK_MAX, Policy, content_address, pack};
 use crate::common::{TestServer, eventually, raw, sha256_hex};
 use zzz::StatusCode;
 
@@ -320,14 +320,21 @@ async fn every_artifact_survives_a_restart_with_its_statistics() {
 
 #[tokio::test]
 async fn a_restart_drops_entries_whose_files_are_gone_and_files_without_entries() {
+    let big = |b: u8| vec![b; PACK_MAX as usize + 100];
     let dir = tempfile::tempdir().unwrap();
     {
         let s = TestServer::start(dir.path(), |_| {}).await;
-        assert_eq!(s.put("/cache/keep", "keep").await.status, StatusCode::CREATED);
-        assert_eq!(s.put("/cache/lose", "lose").await.status, StatusCode::CREATED);
+        assert_eq!(s.put("/cache/keep", big(b'k')).await.status, StatusCode::CREATED);
+        assert_eq!(s.put("/cache/lose", big(b'l')).await.status, StatusCode::CREATED);
+        // Packed: the first survives, the second's record is cut off below.
+        assert_eq!(s.put("/cache/small-keep", "small keep").await.status, StatusCode::CREATED);
+        assert_eq!(s.put("/cache/small-torn", "small torn").await.status, StatusCode::CREATED);
         s.stop().await;
     }
-    let lost = sha256_hex(b"lose");
+    let pack = dir.path().join("packs").join(&pack_files(dir.path())[0]);
+    let len = std::fs::metadata(&pack).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&pack).unwrap().set_len(len - 3).unwrap();
+    let lost = content_address(&big(b'l'));
     std::fs::remove_file(dir.path().join("blobs").join(&lost[..2]).join(&lost[2..4]).join(&lost)).unwrap();
     let stray = dir.path().join("blobs/ff/ff/ffff0000");
     std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
@@ -337,8 +344,10 @@ async fn a_restart_drops_entries_whose_files_are_gone_and_files_without_entries(
     std::io::Write::write_all(&mut journal, b"{\"op\":\"put\",\"k\":\"gen").unwrap();
     drop(journal);
     let s = TestServer::start(dir.path(), |_| {}).await;
-    assert_eq!(s.get("/cache/keep").await.body, "keep");
+    assert!(s.get("/cache/keep").await.body == big(b'k'));
     assert_eq!(s.get("/cache/lose").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(s.get("/cache/small-keep").await.body, "small keep");
+    assert_eq!(s.get("/cache/small-torn").await.status, StatusCode::NOT_FOUND);
     assert!(!stray.exists());
     s.stop().await;
 }
@@ -356,6 +365,14 @@ async fn an_edge_cache_fills_from_upstream_and_writes_through() {
     assert_eq!((got.status, got.body.as_ref()), (StatusCode::OK, b"from origin".as_ref()));
     assert_eq!(got.header("x-artifact-tag"), Some("sig"));
     assert!(edge.cache.store.peek("turbo/t/aaaa").is_some(), "stored at the edge");
+    // A HEAD for something only the origin has asks the origin, and downloads nothing.
+    assert_eq!(origin.put("/cache/big-at-origin", vec![9u8; 300_000]).await.status, StatusCode::CREATED);
+    let entries = edge.cache.store.stats().entries;
+    let head = edge.send("HEAD", "/cache/big-at-origin", &[], Bytes::new()).await;
+    assert_eq!((head.status, head.header("content-length")), (StatusCode::OK, Some("300000")));
+    assert!(head.body.is_empty());
+    assert_eq!(edge.cache.store.stats().entries, entries, "a HEAD must not fill the edge");
+    assert_eq!(edge.send("HEAD", "/cache/at-neither", &[], Bytes::new()).await.status, StatusCode::NOT_FOUND);
     // Written at the edge: goes through to the origin.
     assert_eq!(edge.put("/v1/cache/77", "from edge").await.status, StatusCode::OK);
     assert_eq!(origin.get("/v1/cache/77").await.body, "from edge");
@@ -406,15 +423,107 @@ async fn operations_endpoints() {
 async fn identical_contents_share_one_file_until_the_last_key_goes() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path(), |_| {}).await;
-    assert_eq!(s.put("/cache/one", "same bytes").await.status, StatusCode::CREATED);
-    assert_eq!(s.put("/v1/cache/9", "same bytes").await.status, StatusCode::OK);
+    // Over PACK_MAX: a file of its own.
+    let big = vec![7u8; PACK_MAX as usize + 1];
+    assert_eq!(s.put("/cache/one", big.clone()).await.status, StatusCode::CREATED);
+    assert_eq!(s.put("/v1/cache/9", big.clone()).await.status, StatusCode::OK);
     assert_eq!(s.blob_files(), 1);
-    assert_eq!(s.cache.store.stats().bytes, 10, "counted once against the cap");
+    assert_eq!(s.cache.store.stats().bytes, big.len() as u64, "counted once against the cap");
     assert_eq!(s.send("DELETE", "/cache/one", &[], Bytes::new()).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(s.get("/v1/cache/9").await.body, "same bytes");
+    assert!(s.get("/v1/cache/9").await.body == big);
     assert_eq!(s.blob_files(), 1);
     s.cache.store.delete("nx/default/9").unwrap();
     assert_eq!(s.blob_files(), 0);
     assert_eq!(s.cache.store.stats().bytes, 0);
+
+    // Small: one pack record, shared the same way; its bytes become dead with the last key.
+    assert_eq!(s.put("/cache/one", "same bytes").await.status, StatusCode::CREATED);
+    assert_eq!(s.put("/v1/cache/9", "same bytes").await.status, StatusCode::OK);
+    let stats = s.cache.store.stats();
+    assert_eq!((stats.contents, stats.bytes, stats.packs, stats.dead_bytes), (1, 10, 1, 0), "{stats:?}");
+    assert_eq!(s.blob_files(), 0, "small contents are packed, not a file each");
+    assert_eq!(s.send("DELETE", "/cache/one", &[], Bytes::new()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.get("/v1/cache/9").await.body, "same bytes");
+    s.cache.store.delete("nx/default/9").unwrap();
+    let stats = s.cache.store.stats();
+    assert_eq!((stats.contents, stats.bytes, stats.dead_bytes), (0, 0, pack::HEADER + 10), "{stats:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn small_artifacts_share_packs_that_are_compacted_when_half_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    // Packs sealed at 256 KiB: 40 artifacts of 20 KiB fill several.
+    let s = TestServer::start(dir.path(), |c| c.pack_size = 256 * 1024).await;
+    let body = |i: usize| -> Vec<u8> { (0..20 * 1024).map(|j| (i * 31 + j) as u8).collect() };
+    let puts = (0..40).map(|i| {
+        let addr = s.addr;
+        tokio::spawn(async move { crate::common::send(addr, "PUT", &format!("/cache/k{i}"), &[], body(i)).await.status })
+    });
+    for put in puts.collect::<Vec<_>>() {
+        assert_eq!(put.await.unwrap(), StatusCode::CREATED);
+    }
+    let stats = s.cache.store.stats();
+    assert!(stats.packs >= 3, "{stats:?}");
+    assert_eq!(s.blob_files(), 0);
+    let packs_before = pack_files(dir.path());
+    // Delete three in four: every sealed pack is now mostly dead.
+    for i in (0..40).filter(|i| i % 4 != 0) {
+        assert_eq!(s.send("DELETE", &format!("/cache/k{i}"), &[], Bytes::new()).await.status, StatusCode::NO_CONTENT);
+    }
+    assert!(s.cache.store.stats().dead_bytes >= 30 * 20 * 1024);
+    // Maintenance compacts them: the live records move, the old packs go.
+    s.cache.store.flush().unwrap();
+    assert!(
+        eventually(|| {
+            s.cache.store.flush().unwrap();
+            let now = pack_files(dir.path());
+            packs_before.iter().filter(|p| now.contains(p)).count() <= 1
+        })
+        .await,
+        "half-dead sealed packs were not compacted: before {packs_before:?}, now {:?}",
+        pack_files(dir.path())
+    );
+    for i in 0..40 {
+        let got = s.get(&format!("/cache/k{i}")).await;
+        if i % 4 == 0 {
+            assert!(got.status == StatusCode::OK && got.body == body(i), "k{i} after compaction");
+        } else {
+            assert_eq!(got.status, StatusCode::NOT_FOUND);
+        }
+    }
+    s.stop().await;
+    // The moved records are where the journal says after a restart.
+    let s = TestServer::start(dir.path(), |c| c.pack_size = 256 * 1024).await;
+    for i in (0..40).step_by(4) {
+        assert!(s.get(&format!("/cache/k{i}")).await.body == body(i), "k{i} after restart");
+    }
+    assert_eq!(s.cache.store.stats().entries, 10);
+    s.stop().await;
+}
+
+fn pack_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("packs")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn recently_read_contents_are_served_from_memory_until_their_last_key_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path(), |c| c.memory_cache = 1 << 20).await;
+    let body = vec![5u8; 100 * 1024];
+    assert_eq!(s.put("/cache/hot", body.clone()).await.status, StatusCode::CREATED);
+    assert_eq!(s.cache.store.stats().memory_cache_bytes, 0, "writes do not fill the memory cache");
+    assert!(s.get("/cache/hot").await.body == body);
+    assert_eq!(s.cache.store.stats().memory_cache_bytes, body.len() as u64);
+    // The file is gone from disk, yet the content is still served: from memory.
+    let address = content_address(&body);
+    std::fs::remove_file(dir.path().join("blobs").join(&address[..2]).join(&address[2..4]).join(&address)).unwrap();
+    assert!(s.get("/cache/hot").await.body == body);
+    assert!(s.get("/metrics").await.text().contains(&format!("cache_memory_bytes {}", body.len())));
+    assert_eq!(s.send("DELETE", "/cache/hot", &[], Bytes::new()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.cache.store.stats().memory_cache_bytes, 0);
+    assert_eq!(s.get("/cache/hot").await.status, StatusCode::NOT_FOUND);
     s.stop().await;
 }
