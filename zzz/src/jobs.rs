@@ -22,6 +22,7 @@ use zzz_jobs::{Job, JobState, Jobs};
 
 use crate::extract::State;
 use crate::response::{Html, IntoResponse, Response, error_response};
+use crate::html::escape;
 
 /// How many recent failures the page lists.
 pub const RECENT_FAILURES: i64 = 25;
@@ -43,21 +44,6 @@ fn unavailable(err: zzz_jobs::JobsError) -> Response {
     error_response(StatusCode::SERVICE_UNAVAILABLE, format!("the jobs dashboard could not read the jobs table: {err}"))
 }
 
-/// Escapes text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The page: a table of queues × states, then the recent failures.
 fn render(counts: &[(String, JobState, i64)], failures: &[Job]) -> String {

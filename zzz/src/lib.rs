@@ -69,6 +69,7 @@ pub mod db;
 pub mod endpoint;
 pub mod extract;
 pub mod handler;
+pub mod html;
 #[cfg(feature = "jobs")]
 pub mod jobs;
 pub mod live_reload;

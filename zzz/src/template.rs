@@ -44,6 +44,7 @@ use crate::extract::FromConnParts;
 use crate::plug::Plug;
 use crate::plugs::{CsrfToken, Flash};
 use crate::response::{IntoResponse, Response, error_response};
+use crate::html::escape;
 
 /// A template as a response: rendered, `200 OK`, `text/html; charset=utf-8`. A
 /// rendering error is a 500 naming the template type. Pair it with a status for
@@ -252,21 +253,6 @@ impl Default for ErrorPages {
     }
 }
 
-/// Escapes text for HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn accepts_html(conn: &Conn) -> bool {
     conn.header(header::ACCEPT).is_some_and(|accept| accept.contains("text/html"))

@@ -9,6 +9,7 @@ use zzz::{Conn, Html, HeaderValue, IntoResponse, Response, State, StatusCode, he
 use crate::Cache;
 use crate::metrics::Protocol;
 use crate::protocols::CacheError;
+use zzz::html::escape;
 
 /// `GET /health`: 200 while the process serves requests.
 pub async fn health() -> &'static str {
@@ -87,18 +88,3 @@ pub fn human(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
-/// HTML-escapes text (namespace names come from clients).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}

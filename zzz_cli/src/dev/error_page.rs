@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use zzz::http::{self, HeaderValue, Request, StatusCode, header};
 use zzz::server::{Server, ServerConfig, Shutdown};
 use zzz::{Body, Response};
+use zzz::html::escape;
 
 /// A page being served on the dev socket.
 pub struct ErrorServer {
@@ -96,20 +97,6 @@ impl<B> tower_service::Service<Request<B>> for ErrorPage {
     }
 }
 
-/// `text` with `&`, `<`, `>` and `"` escaped for HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// `text` without ANSI escape sequences (CSI `ESC [ … final` and two-byte `ESC x`).
 pub fn strip_ansi(text: &str) -> String {

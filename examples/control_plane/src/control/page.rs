@@ -9,6 +9,7 @@ use zzz::{Html, State};
 use super::App;
 use super::schema::Workload;
 use super::workloads::{self, timestamp};
+use zzz::html::escape;
 
 /// How many workloads the page renders (the newest); later ones arrive live.
 pub const PAGE_ROWS: u32 = 100;
@@ -21,21 +22,6 @@ pub async fn index(State(app): State<App>) -> Result<Html<String>, zzz_db::Error
     Ok(Html(render(&rows, total)))
 }
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn row(html: &mut String, w: &Workload) {
     let _ = write!(
