@@ -203,7 +203,10 @@ impl AsyncWrite for ServerIo {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.get_mut().io {
-            Io::Plain { .. } => Poll::Ready(Ok(())),
+            Io::Plain { stream, .. } => match Arc::get_mut(stream) {
+                Some(s) => Pin::new(s).poll_flush(cx),
+                None => Poll::Ready(Ok(())),
+            },
             #[cfg(feature = "tls")]
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
