@@ -462,6 +462,12 @@ impl Subscriber for TopicSubscriber {
         }
         self.tx.send(SocketEvent::Broadcast(msg.clone())).is_ok()
     }
+
+    fn prefetch(&self) {
+        if let Some(lane) = &self.lane {
+            lane.prefetch();
+        }
+    }
 }
 
 struct ChannelEntry<A> {

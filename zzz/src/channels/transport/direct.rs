@@ -81,6 +81,12 @@ impl Lane {
         }
     }
 
+    /// Start loading the lane's lock and state (see [`crate::pubsub::prefetch`]); computes
+    /// the address only, reads nothing.
+    pub(crate) fn prefetch(&self) {
+        crate::pubsub::prefetch((&raw const self.state).cast::<u8>());
+    }
+
     fn lock(&self) -> MutexGuard<'_, LaneState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
