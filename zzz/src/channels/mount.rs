@@ -37,6 +37,7 @@ use super::transport::websocket::upgrade;
 use crate::body::Body;
 use crate::conn::Conn;
 use crate::response::{Response, error_response};
+use crate::server::io::SharedStream;
 
 /// A socket endpoint with its LongPoll sessions, kept in the endpoint's state.
 pub struct SocketMount<S: UserSocket> {
@@ -90,10 +91,15 @@ pub async fn websocket<S: UserSocket>(conn: Conn) -> Response {
             "this connection cannot be upgraded to a WebSocket (use HTTP/1.1, or the LongPoll transport)".into(),
         );
     };
+    // Plain TCP from zzz's server: the connection's stream, shared for direct broadcasts.
+    let shared = parts.extensions.get::<SharedStream>().cloned();
     let response = upgrade.response().map(|()| Body::empty());
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => upgrade.serve(TokioIo::new(upgraded)).await,
+            Ok(upgraded) => match shared.and_then(|s| s.0.take()) {
+                Some(stream) => upgrade.serve_shared(TokioIo::new(upgraded), stream).await,
+                None => upgrade.serve(TokioIo::new(upgraded)).await,
+            },
             Err(err) => tracing::info!(%err, "websocket upgrade did not complete"),
         }
     });

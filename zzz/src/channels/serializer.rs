@@ -346,6 +346,9 @@ fn decode_v2_binary(b: &Bytes) -> Result<Message, DecodeError> {
 #[derive(Default)]
 pub struct FastlaneCache {
     slots: [OnceLock<Result<Frame, EncodeError>>; 2],
+    // The same frames with their (unmasked, server-side) WebSocket framing, for direct
+    // delivery to a socket; `None` when the broadcast does not encode.
+    ws: [OnceLock<Option<Bytes>>; 2],
 }
 
 impl FastlaneCache {
@@ -361,6 +364,47 @@ impl FastlaneCache {
             .get_or_init(|| ser.encode_broadcast(topic, event, payload))
             .as_ref()
     }
+
+    /// The broadcast encoded with `ser` as one complete WebSocket frame (FIN set, unmasked,
+    /// as a server sends it), computed at most once; `None` when it does not encode.
+    pub fn ws_frame(
+        &self,
+        ser: Serializer,
+        topic: &str,
+        event: &str,
+        payload: &Payload,
+    ) -> Option<&Bytes> {
+        self.ws[ser.index()]
+            .get_or_init(|| {
+                let frame = self.get_or_encode(ser, topic, event, payload).ok()?;
+                Some(websocket_frame(frame))
+            })
+            .as_ref()
+    }
+}
+
+/// `frame` with the WebSocket header a server puts before it (RFC 6455 §5.2: FIN, the text
+/// or binary opcode, no mask, the shortest length encoding).
+pub fn websocket_frame(frame: &Frame) -> Bytes {
+    let (opcode, data): (u8, &[u8]) = match frame {
+        Frame::Text(t) => (0x1, t.as_bytes()),
+        Frame::Binary(b) => (0x2, b),
+    };
+    let mut out = BytesMut::with_capacity(data.len() + 10);
+    out.put_u8(0x80 | opcode);
+    match data.len() {
+        n @ 0..=125 => out.put_u8(n as u8),
+        n @ 126..=0xFFFF => {
+            out.put_u8(126);
+            out.put_u16(n as u16);
+        }
+        n => {
+            out.put_u8(127);
+            out.put_u64(n as u64);
+        }
+    }
+    out.put_slice(data);
+    out.freeze()
 }
 
 impl fmt::Debug for FastlaneCache {

@@ -55,6 +55,7 @@ use tokio::sync::mpsc;
 use super::channel::{Channel, ChannelSocket, DynChannel, Info, Reply, TerminateReason};
 use super::message::{Frame, Message, Payload, Status, events};
 use super::serializer::Serializer;
+use super::transport::direct::Lane;
 use crate::pubsub::{Broadcast, PubSub, Subscriber, SubscriberId};
 
 /// Query parameters of the connection (`?token=…&vsn=2.0.0`).
@@ -430,11 +431,42 @@ impl CloseReason {
     }
 }
 
+/// The subscriber for the socket id topic (`disconnect`): always through the mailbox.
 struct SocketSubscriber(mpsc::UnboundedSender<SocketEvent>);
 
 impl Subscriber for SocketSubscriber {
     fn deliver(&self, msg: &Arc<Broadcast>) -> bool {
         self.0.send(SocketEvent::Broadcast(msg.clone())).is_ok()
+    }
+}
+
+/// The subscriber for one joined channel topic: events the channel does not intercept are
+/// written straight to the socket when the connection has a lane and is idle (see
+/// [`crate::channels::transport::direct`]); everything else goes through the mailbox.
+struct TopicSubscriber {
+    lane: Option<Arc<Lane>>,
+    tx: mpsc::UnboundedSender<SocketEvent>,
+    serializer: Serializer,
+    intercepts: &'static [&'static str],
+}
+
+impl Subscriber for TopicSubscriber {
+    fn deliver(&self, msg: &Arc<Broadcast>) -> bool {
+        if let Some(lane) = &self.lane
+            && msg.event != "disconnect"
+            && !self.intercepts.contains(&msg.event.as_str())
+            && let Some(frame) = msg.websocket_frame(self.serializer)
+            && lane.try_deliver(frame)
+        {
+            return true;
+        }
+        self.tx.send(SocketEvent::Broadcast(msg.clone())).is_ok()
+    }
+
+    fn prefetch(&self) {
+        if let Some(lane) = &self.lane {
+            lane.prefetch();
+        }
     }
 }
 
@@ -463,7 +495,7 @@ pub struct SocketState<S: UserSocket> {
     id: Option<Arc<str>>,
     serializer: Serializer,
     sub_id: SubscriberId,
-    subscriber: Arc<dyn Subscriber>,
+    lane: Option<Arc<Lane>>,
     tx: mpsc::UnboundedSender<SocketEvent>,
     rx: Option<mpsc::UnboundedReceiver<SocketEvent>>,
     channels: HashMap<String, Box<ChannelEntry<S::Assigns>>>,
@@ -486,11 +518,10 @@ impl<S: UserSocket> SocketState<S> {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = endpoint.handler.id(&assigns).map(Arc::<str>::from);
         let sub_id = SubscriberId::next();
-        let subscriber: Arc<dyn Subscriber> = Arc::new(SocketSubscriber(tx.clone()));
         if let Some(id) = &id {
             endpoint
                 .pubsub
-                .subscribe_with(sub_id, id, subscriber.clone());
+                .subscribe_with(sub_id, id, Arc::new(SocketSubscriber(tx.clone())));
         }
         endpoint.connections.fetch_add(1, Ordering::AcqRel);
         SocketState {
@@ -499,7 +530,7 @@ impl<S: UserSocket> SocketState<S> {
             id,
             serializer,
             sub_id,
-            subscriber,
+            lane: None,
             tx,
             rx: Some(rx),
             channels: HashMap::new(),
@@ -541,6 +572,25 @@ impl<S: UserSocket> SocketState<S> {
     /// Take the mailbox receiver (once; the transport loop owns it).
     pub fn take_mailbox(&mut self) -> Option<mpsc::UnboundedReceiver<SocketEvent>> {
         self.rx.take()
+    }
+
+    /// Give the connection a lane over its TCP stream (taking the mailbox): from now on
+    /// broadcasts on channels joined afterwards may be written straight to the socket (the
+    /// transport installs it before it handles any frame). `None` when the mailbox was
+    /// already taken or channels are already joined.
+    pub(crate) fn install_lane(&mut self, stream: Arc<tokio::net::TcpStream>) -> Option<Arc<Lane>> {
+        if !self.channels.is_empty() || self.lane.is_some() {
+            return None;
+        }
+        let rx = self.rx.take()?;
+        let lane = Arc::new(Lane::new(stream, rx));
+        self.lane = Some(lane.clone());
+        Some(lane)
+    }
+
+    /// The lane installed by [`install_lane`](Self::install_lane), if any.
+    pub(crate) fn lane(&self) -> Option<Arc<Lane>> {
+        self.lane.clone()
     }
 
     /// Frames queued for the client since the last call.
@@ -703,6 +753,7 @@ impl<S: UserSocket> SocketState<S> {
             return;
         }
         let mut channel = factory();
+        let intercepts = channel.intercepts();
         let mut socket = ChannelSocket {
             topic: topic.clone(),
             join_ref: join_ref.clone(),
@@ -719,9 +770,11 @@ impl<S: UserSocket> SocketState<S> {
         };
         // Subscribe first: broadcasts sent while `join` runs wait in the mailbox and are
         // delivered after the join reply instead of being lost.
-        self.endpoint
-            .pubsub
-            .subscribe_with(self.sub_id, &topic, self.subscriber.clone());
+        self.endpoint.pubsub.subscribe_with(
+            self.sub_id,
+            &topic,
+            self.topic_subscriber(intercepts),
+        );
         let result = AssertUnwindSafe(channel.join(&topic, payload, &mut socket))
             .catch_unwind()
             .await;
@@ -736,7 +789,16 @@ impl<S: UserSocket> SocketState<S> {
                     &response,
                 );
                 self.out.append(&mut socket.outbox);
-                let intercepts = channel.intercepts();
+                let joined_intercepts = channel.intercepts();
+                if joined_intercepts != intercepts {
+                    // `intercepts` changed during `join`: the subscriber must use the new list.
+                    self.endpoint.pubsub.subscribe_with(
+                        self.sub_id,
+                        &topic,
+                        self.topic_subscriber(joined_intercepts),
+                    );
+                }
+                let intercepts = joined_intercepts;
                 self.channels.insert(
                     topic,
                     Box::new(ChannelEntry {
@@ -768,6 +830,15 @@ impl<S: UserSocket> SocketState<S> {
                 );
             }
         }
+    }
+
+    fn topic_subscriber(&self, intercepts: &'static [&'static str]) -> Arc<dyn Subscriber> {
+        Arc::new(TopicSubscriber {
+            lane: self.lane.clone(),
+            tx: self.tx.clone(),
+            serializer: self.serializer,
+            intercepts,
+        })
     }
 
     fn unsubscribe(&self, topic: &str) {

@@ -130,8 +130,9 @@ pub(crate) async fn serve_connection<S, B>(
     };
     let info = ConnectInfo { peer, local: ctx.local, tls: ctx.is_tls() };
     let activity = Activity::new();
-    let io = TokioIo::new(ServerIo::new(transport, slot));
-    let svc = Adapter::new(svc, info, activity.clone(), shutdown.clone());
+    let (io, share) = ServerIo::new(transport, slot);
+    let io = TokioIo::new(io);
+    let svc = Adapter::new(svc, info, activity.clone(), shutdown.clone(), share);
     match &ctx.protocols {
         Protocols::Auto(builder) => {
             let conn = builder.serve_connection_with_upgrades(io, svc);

@@ -59,7 +59,7 @@
 
 mod config;
 mod connection;
-mod io;
+pub(crate) mod io;
 mod listener;
 mod service;
 mod shutdown;

@@ -20,6 +20,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
+use super::io::{SharedStream, StreamShare};
 use super::shutdown::Shutdown;
 
 /// Where a request came from, inserted by the server into every request's
@@ -104,11 +105,19 @@ pub(crate) struct Adapter<S> {
     info: ConnectInfo,
     activity: Arc<Activity>,
     shutdown: Shutdown,
+    // Plain TCP only: lets an upgraded WebSocket share the connection's stream.
+    share: Option<Arc<StreamShare>>,
 }
 
 impl<S> Adapter<S> {
-    pub(crate) fn new(svc: S, info: ConnectInfo, activity: Arc<Activity>, shutdown: Shutdown) -> Adapter<S> {
-        Adapter { svc, info, activity, shutdown }
+    pub(crate) fn new(
+        svc: S,
+        info: ConnectInfo,
+        activity: Arc<Activity>,
+        shutdown: Shutdown,
+        share: Option<Arc<StreamShare>>,
+    ) -> Adapter<S> {
+        Adapter { svc, info, activity, shutdown, share }
     }
 }
 
@@ -124,6 +133,13 @@ where
         req.extensions_mut().insert(self.info);
         req.extensions_mut().insert(self.shutdown.clone());
         let http1 = req.version() < Version::HTTP_2;
+        if http1
+            && let Some(share) = &self.share
+            && req.headers().contains_key(header::UPGRADE)
+        {
+            share.request();
+            req.extensions_mut().insert(SharedStream(share.clone()));
+        }
         ResponseFuture {
             state: State::Ready { svc: Some(self.svc.clone()), req: Some(req) },
             guard: Some(self.activity.begin()),

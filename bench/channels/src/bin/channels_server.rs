@@ -9,7 +9,7 @@
 //! - `POST /broadcast?seq=N&size=B&topic=T`: one PubSub broadcast of `bench_tick`
 //!   `{seq, body}` (`body` is `B` bytes, default 16) to topic `T` (default `room:bench`);
 //!   answers `{subscribers, dispatch_us}`, the time spent handing the broadcast to every
-//!   subscriber's mailbox.
+//!   subscriber (its mailbox, or, for an idle WebSocket, one direct write to its socket).
 //! - `GET /stats`: `{rss_kib, hwm_kib, connections, subscribers, cpu_us, cpu_sys_us}` from
 //!   `/proc/self/status`, the socket endpoint and `getrusage`.
 //!

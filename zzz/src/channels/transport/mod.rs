@@ -22,10 +22,14 @@
 //! # }
 //! ```
 
+pub(crate) mod direct;
 pub mod longpoll;
 pub mod websocket;
 
 use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
 
 use super::message::Frame;
 use super::socket::{CloseReason, SocketEvent, SocketState, UserSocket};
@@ -64,6 +68,47 @@ async fn close<T: Transport>(
     let _ = tokio::time::timeout(write_timeout, transport.close(reason)).await;
 }
 
+/// The connection's mailbox: a plain channel, or the [`direct::Lane`] that also lets
+/// broadcasts bypass the task while it is idle.
+enum Mailbox {
+    Channel(mpsc::UnboundedReceiver<SocketEvent>),
+    Lane(Arc<direct::Lane>),
+}
+
+impl Mailbox {
+    /// An event without waiting.
+    fn try_event(&mut self) -> Option<SocketEvent> {
+        match self {
+            Mailbox::Channel(rx) => rx.try_recv().ok(),
+            Mailbox::Lane(lane) => lane.try_event(),
+        }
+    }
+
+    /// The next event (or, with a lane, pending bytes to flush). While it waits, a lane
+    /// lets broadcasts go straight to the socket.
+    async fn next(&mut self) -> Option<direct::Wake> {
+        match self {
+            Mailbox::Channel(rx) => rx.recv().await.map(direct::Wake::Event),
+            Mailbox::Lane(lane) => std::future::poll_fn(|cx| lane.poll_event(cx)).await,
+        }
+    }
+
+    /// The task handles something: no direct writes meanwhile.
+    fn busy(&self) {
+        if let Mailbox::Lane(lane) = self {
+            lane.close_gate();
+        }
+    }
+}
+
+/// What the connection's task woke up for.
+enum Next {
+    Incoming(Incoming),
+    Mail(Option<direct::Wake>),
+    Drain,
+    Idle,
+}
+
 /// Drive one connection until it ends, then run every channel's `terminate`.
 ///
 /// `timeout` closes a silent client (1001 "heartbeat timeout"); `write_timeout` drops a client
@@ -75,9 +120,15 @@ pub async fn run<S: UserSocket, T: Transport>(
     timeout: std::time::Duration,
     write_timeout: std::time::Duration,
 ) {
-    let Some(mut mailbox) = state.take_mailbox() else {
-        tracing::error!("socket state already driven by another loop");
-        return;
+    let mut mailbox = match state.lane() {
+        Some(lane) => Mailbox::Lane(lane),
+        None => match state.take_mailbox() {
+            Some(rx) => Mailbox::Channel(rx),
+            None => {
+                tracing::error!("socket state already driven by another loop");
+                return;
+            }
+        },
     };
     let idle = tokio::time::sleep(timeout);
     tokio::pin!(idle);
@@ -92,6 +143,9 @@ pub async fn run<S: UserSocket, T: Transport>(
         state.shutdown().await;
         return;
     }
+    // Mailbox and client take turns: every other pass takes a waiting mailbox event before
+    // looking at the client, and the client is always looked at before waiting.
+    let mut mail_turn = false;
     loop {
         let out = state.take_output();
         if !out.is_empty() {
@@ -108,8 +162,23 @@ pub async fn run<S: UserSocket, T: Transport>(
             close(&mut transport, reason, write_timeout).await;
             break;
         }
-        tokio::select! {
-            incoming = transport.recv() => match incoming {
+        mail_turn = !mail_turn;
+        let waiting = if mail_turn { mailbox.try_event() } else { None };
+        let next = match waiting {
+            Some(event) => Next::Mail(Some(direct::Wake::Event(event))),
+            // The mailbox is polled last: with a lane, polling it opens the gate, which
+            // must only happen when nothing else is ready.
+            None => tokio::select! {
+                biased;
+                incoming = transport.recv() => Next::Incoming(incoming),
+                Ok(()) = drain.changed() => Next::Drain,
+                () = &mut idle => Next::Idle,
+                wake = mailbox.next() => Next::Mail(wake),
+            },
+        };
+        mailbox.busy();
+        match next {
+            Next::Incoming(incoming) => match incoming {
                 Incoming::Frame(frame) => {
                     idle.as_mut().reset(tokio::time::Instant::now() + timeout);
                     // boxed: keeps the per-connection task small (the protocol
@@ -124,20 +193,34 @@ pub async fn run<S: UserSocket, T: Transport>(
                     break;
                 }
             },
-            Some(event) = mailbox.recv() => match event {
+            Next::Mail(Some(direct::Wake::Event(event))) => match event {
                 SocketEvent::Broadcast(b) if state.fastlane(&b) => {}
                 event => Box::pin(state.handle_event(event)).await,
             },
-            Ok(()) = drain.changed() => {
+            Next::Mail(Some(direct::Wake::Flush)) => {
+                // A direct write was cut short: push the rest out like any other write.
+                match tokio::time::timeout(write_timeout, transport.send(Vec::new())).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(_) => {
+                        tracing::warn!(socket_id = ?state.id(), "dropping a client that did not read for {write_timeout:?}");
+                        break;
+                    }
+                }
+            }
+            // The state holds a sender: the mailbox never closes while it runs.
+            Next::Mail(None) => break,
+            Next::Drain => {
                 close(&mut transport, CloseReason::new(1012, "server draining"), write_timeout).await;
                 break;
             }
-            () = &mut idle => {
+            Next::Idle => {
                 tracing::info!(socket_id = ?state.id(), "closing socket: no message within {timeout:?}");
                 close(&mut transport, CloseReason::new(1001, "heartbeat timeout"), write_timeout).await;
                 break;
             }
         }
     }
+    mailbox.busy();
     state.shutdown().await;
 }

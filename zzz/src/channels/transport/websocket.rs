@@ -57,6 +57,7 @@ use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::direct::LaneIo;
 use super::{Incoming, Transport, run};
 use crate::channels::message::Frame;
 use crate::channels::serializer::Serializer;
@@ -316,6 +317,29 @@ impl<S: UserSocket> WebSocketUpgrade<S> {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(self.ws_config)).await;
+        run(
+            self.state,
+            WsTransport { ws },
+            self.timeout,
+            self.write_timeout,
+        )
+        .await;
+    }
+}
+
+impl<S: UserSocket> WebSocketUpgrade<S> {
+    /// Like [`serve`](Self::serve) for a connection whose plain TCP `stream` the server
+    /// shares with it (`upgraded` is the same connection as hyper hands it over): broadcasts
+    /// may then be written straight to the socket (see [`super::direct`]).
+    pub(crate) async fn serve_shared<IO>(mut self, upgraded: IO, stream: std::sync::Arc<tokio::net::TcpStream>)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let Some(lane) = self.state.install_lane(stream) else {
+            return self.serve(upgraded).await;
+        };
+        let io = LaneIo::new(upgraded, lane);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(self.ws_config)).await;
         run(
             self.state,
