@@ -339,15 +339,7 @@ impl<S: UserSocket> WebSocketUpgrade<S> {
         let Some(lane) = self.state.install_lane(stream) else {
             return self.serve(upgraded).await;
         };
-        let io = LaneIo::new(upgraded, lane);
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(self.ws_config)).await;
-        run(
-            self.state,
-            WsTransport { ws },
-            self.timeout,
-            self.write_timeout,
-        )
-        .await;
+        self.serve(LaneIo::new(upgraded, lane)).await;
     }
 }
 
